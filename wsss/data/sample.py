@@ -1,0 +1,45 @@
+"""The record that every ``wsss`` dataset yields."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+__all__ = ["NUM_CLASSES", "VOC_CLASSES", "Sample"]
+
+#: The 20 PASCAL VOC foreground classes, in label order (label ``c + 1`` is ``VOC_CLASSES[c]``).
+VOC_CLASSES: tuple[str, ...] = (
+    "aeroplane", "bicycle", "bird", "boat", "bottle", "bus", "car", "cat", "chair", "cow",
+    "diningtable", "dog", "horse", "motorbike", "person", "pottedplant", "sheep", "sofa",
+    "train", "tvmonitor",
+)  # fmt: skip
+
+#: Number of foreground classes (no background channel).
+NUM_CLASSES: int = len(VOC_CLASSES)
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One image with its image-level labels and, where known, its masks.
+
+    Attributes
+    ----------
+    name
+        Image identifier (the VOC file stem, e.g. ``"2007_000032"``).
+    image
+        RGB image, ``uint8`` of shape ``(H, W, 3)``.
+    classes
+        Multi-hot image-level labels, ``float32`` of shape ``(C,)`` (no background entry).
+    label
+        Pixel labels, ``uint8`` of shape ``(H, W)``: 0 background, ``c + 1`` class ``c``,
+        255 ignore; ``None`` when the dataset has no masks for this image.
+    saliency
+        Saliency map, ``float32`` of shape ``(H, W)`` in [0, 1], or ``None``.
+    """
+
+    name: str
+    image: np.ndarray
+    classes: np.ndarray
+    label: np.ndarray | None = None
+    saliency: np.ndarray | None = None

@@ -1,0 +1,111 @@
+"""Atomic file writes and safe loading of checkpoints.
+
+Every file that ``wsss`` writes goes through :func:`atomic_write`: the content is written to a
+temporary file in the destination folder and moved into place with :func:`os.replace`, so a reader
+(or a rerun after a crash) sees either the old file, or the whole new one, never a partial file.
+Checkpoints are loaded with ``torch.load(..., weights_only=True)``, which refuses pickles that
+would execute code.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pickle
+import tempfile
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import torch
+
+__all__ = ["CheckpointError", "atomic_write", "load_checkpoint", "save_checkpoint"]
+
+PathLike = str | os.PathLike
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint file is missing, truncated, corrupt or unsafe to load."""
+
+
+@contextlib.contextmanager
+def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[Any]:
+    """Open a temporary file that replaces ``path`` only when the ``with`` block succeeds.
+
+    Parameters
+    ----------
+    path
+        Destination. Its parent folder is created if needed.
+    mode
+        ``"wb"`` (default) or ``"w"`` for text.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> d = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_write(d / "a.txt", "w") as f:
+    ...     _ = f.write("done")
+    >>> (d / "a.txt").read_text()
+    'done'
+    """
+    if mode not in ("wb", "w"):
+        raise ValueError(f"mode: expected 'wb' or 'w', got {mode!r}")
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"})) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+
+
+def save_checkpoint(obj: Any, path: PathLike) -> None:
+    """Save ``obj`` (tensors, numbers, strings, lists and dicts of them) atomically.
+
+    Only objects that :func:`load_checkpoint` can read back with ``weights_only=True`` should be
+    saved: plain containers of tensors and Python scalars.
+    """
+    with atomic_write(path, "wb") as f:
+        torch.save(obj, f)
+
+
+def load_checkpoint(path: PathLike, map_location: str | torch.device | None = "cpu") -> Any:
+    """Load a checkpoint with ``weights_only=True`` and turn every failure into a clear error.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    CheckpointError
+        If the file is truncated or corrupt, or if its pickle asks to run code (refused
+        without running it).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, torch
+    >>> p = pathlib.Path(tempfile.mkdtemp()) / "ckpt.pt"
+    >>> save_checkpoint({"w": torch.ones(2)}, p)
+    >>> load_checkpoint(p)["w"]
+    tensor([1., 1.])
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {path}")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        raise CheckpointError(
+            f"{path}: refused to load: the checkpoint's pickle asks for objects outside the "
+            f"weights-only allow-list (it could run code). Details: {str(exc).splitlines()[0]}"
+        ) from exc
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(
+            f"{path}: cannot read the checkpoint: the file is truncated or corrupt ({exc})"
+        ) from exc
