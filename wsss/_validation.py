@@ -41,7 +41,7 @@ def check_float_tensor(
     *,
     finite: bool = True,
 ) -> Tensor:
-    """Check that ``x`` is a floating-point tensor of one of the ranks ``ndim`` with finite values."""
+    """Check that ``x`` is a finite floating-point tensor of one of the ranks ``ndim``."""
     if not isinstance(x, Tensor):
         raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
     ranks = (ndim,) if isinstance(ndim, int) else tuple(ndim)
@@ -78,7 +78,9 @@ def check_labels(
     """
     labels = as_tensor(name, labels)
     if labels.ndim != 2:
-        raise ValueError(f"{name}: expected multi-hot labels of shape (N, C), got {tuple(labels.shape)}")
+        raise ValueError(
+            f"{name}: expected multi-hot labels of shape (N, C), got {tuple(labels.shape)}"
+        )
     if batch is not None and labels.shape[0] != batch:
         raise ValueError(f"{name}: batch size {labels.shape[0]} does not match the maps' {batch}")
     if num_classes is not None and labels.shape[1] != num_classes:
@@ -113,4 +115,6 @@ def check_thresholds(delta_h: float, delta_l: float) -> None:
         if not math.isfinite(value):
             raise ValueError(f"{arg}: must be finite, got {value}")
     if not delta_l < delta_h:
-        raise ValueError(f"delta_l must be smaller than delta_h, got delta_l={delta_l}, delta_h={delta_h}")
+        raise ValueError(
+            f"delta_l must be smaller than delta_h, got delta_l={delta_l}, delta_h={delta_h}"
+        )

@@ -1,0 +1,405 @@
+"""Class activation / attention maps at image resolution (design, section 6).
+
+:class:`CAMExtractor` turns class maps into normalised attention maps, with test-time
+augmentation. It reads class maps in one of two ways:
+
+- from a model that returns them explicitly through ``model.class_maps(images, labels)``, a
+  mapping from branch name to raw maps ``(N, C, h, w)`` (``wsss``'s SeeNet returns
+  ``{"a": Z_A, "b": Z_B}``; its plain CAM classifier ``{"cam": Z}``). Each branch is upsampled,
+  clamped at 0 and normalised on its own, then the branches are fused by maximum: SeeNet's
+  ``A_c = max(A_A, A_B)``;
+- from any classifier, given its feature layer and its linear (or 1x1 conv) classifier
+  (:meth:`CAMExtractor.from_classifier`): ``CAM_c = sum_k w_ck F_k``. A forward hook reads the
+  features; it lives inside a context manager that removes it, and restores the model's
+  train/eval state, even when the forward pass raises.
+
+Per image and class, with scales ``s`` and an optional horizontal flip:
+
+.. math::
+
+    A_c = \\mathrm{norm}\\Big(\\mathop{\\mathrm{fuse}}_{s}\\;
+          \\mathop{\\mathrm{fuse}}_{\\mathrm{flip}} \\;
+          \\max\\big(0, \\mathrm{up}(Z_c(x_{s, \\mathrm{flip}}))\\big)\\Big)
+
+where ``up`` resizes to the input size, each ``fuse`` is ``"max"`` or ``"sum"``, and ``norm``
+divides by the spatial maximum (``"max"``) or min-max normalises (``"minmax"``). All flips and
+images of one scale go through the network in one forward pass.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Literal, Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._validation import check_float_tensor, check_labels
+
+__all__ = [
+    "FIELD_SCALES",
+    "AttentionMaps",
+    "CAMExtractor",
+    "ClassMapModel",
+    "capture_output",
+    "evaluating",
+]
+
+#: The scales the WSSS field uses for multi-scale CAM inference.
+FIELD_SCALES: tuple[float, ...] = (1.0, 0.5, 1.5, 2.0)
+
+Fusion = Literal["max", "sum"]
+Normalization = Literal["max", "minmax"]
+ClassMapFn = Callable[[Tensor, Tensor], Mapping[str, Tensor]]
+
+
+@runtime_checkable
+class ClassMapModel(Protocol):
+    """A model that returns its raw class maps explicitly, by branch name.
+
+    ``class_maps(images, labels)`` returns a mapping from branch name to raw class maps of
+    shape ``(N, C, h, w)`` (no ReLU, no normalisation); ``labels`` ``(N, C)`` name the classes
+    asked for (SeeNet builds its ternary mask from them).
+
+    Examples
+    --------
+    >>> class Maps(nn.Module):
+    ...     def class_maps(self, images, labels=None):
+    ...         return {"cam": images[:, :2]}
+    >>> isinstance(Maps(), ClassMapModel), isinstance(nn.Linear(1, 1), ClassMapModel)
+    (True, False)
+    """
+
+    def class_maps(self, images: Tensor, labels: Tensor | None = None) -> Mapping[str, Tensor]:
+        """Raw class maps ``(N, C, h, w)`` per branch; ``labels`` ``(N, C)`` name the classes."""
+        ...
+
+
+@dataclass(frozen=True)
+class AttentionMaps:
+    """Normalised attention at image resolution.
+
+    Attributes
+    ----------
+    fused
+        ``(N, C, H, W)`` in [0, 1]: the maximum over the selected branches; zero for classes
+        that were not asked for.
+    branches
+        Each selected branch's normalised maps, ``(N, C, H, W)``.
+    """
+
+    fused: Tensor
+    branches: Mapping[str, Tensor] = field(default_factory=dict)
+
+
+@contextlib.contextmanager
+def evaluating(model: nn.Module) -> Iterator[nn.Module]:
+    """Put ``model`` in eval mode for a block, then restore every submodule's own mode.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Dropout(), nn.Dropout()).train()
+    >>> net[1].eval()  # doctest: +ELLIPSIS
+    Dropout(...)
+    >>> with evaluating(net):
+    ...     print(net[0].training)
+    False
+    >>> net[0].training, net[1].training
+    (True, False)
+    """
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for module, mode in modes:
+            module.training = mode
+
+
+class _Captured:
+    value: Tensor | None = None
+
+
+@contextlib.contextmanager
+def capture_output(layer: nn.Module) -> Iterator[_Captured]:
+    """Record ``layer``'s output in ``.value`` during a block; the hook is always removed.
+
+    Examples
+    --------
+    >>> net = nn.Sequential(nn.Linear(2, 3), nn.ReLU())
+    >>> with capture_output(net[0]) as seen:
+    ...     _ = net(torch.zeros(1, 2))
+    >>> seen.value.shape, len(net[0]._forward_hooks)
+    (torch.Size([1, 3]), 0)
+    """
+    captured = _Captured()
+
+    def hook(module: nn.Module, inputs: object, output: Tensor) -> None:
+        captured.value = output
+
+    handle = layer.register_forward_hook(hook)
+    try:
+        yield captured
+    finally:
+        handle.remove()
+
+
+def _classifier_weight(classifier: nn.Module) -> tuple[Tensor, Tensor | None]:
+    if isinstance(classifier, nn.Linear):
+        return classifier.weight[:, :, None, None], classifier.bias
+    if isinstance(classifier, nn.Conv2d) and classifier.kernel_size == (1, 1):
+        return classifier.weight, classifier.bias
+    raise TypeError(
+        f"classifier: expected nn.Linear or a 1x1 nn.Conv2d, got {type(classifier).__name__}"
+    )
+
+
+def _fuse(a: Tensor, b: Tensor, how: Fusion) -> Tensor:
+    return torch.maximum(a, b) if how == "max" else a + b
+
+
+def _normalize(maps: Tensor, how: Normalization, eps: float) -> Tensor:
+    # A map that is all zero (max == min) gives 0, never NaN, even with eps == 0.
+    flat = maps.flatten(2)
+    tiny = torch.finfo(maps.dtype).tiny
+    hi = flat.amax(dim=2, keepdim=True)
+    if how == "max":
+        return (flat / (hi + eps).clamp_min(tiny)).view_as(maps)
+    lo = flat.amin(dim=2, keepdim=True)
+    return ((flat - lo) / (hi - lo + eps).clamp_min(tiny)).view_as(maps)
+
+
+class CAMExtractor:
+    """Attention maps at input resolution for the classes asked for, with flip and scales.
+
+    Parameters
+    ----------
+    model
+        A module with ``class_maps(images, labels) -> {branch: (N, C, h, w)}`` (see
+        :class:`ClassMapModel`); for other classifiers use :meth:`from_classifier`.
+    branches
+        Names of the branches fused by maximum (``None``: all that the model returns). For
+        SeeNet, ``("a",)`` gives S_A alone and ``("a", "b")`` gives ``max(S_A, S_B)``.
+    scales
+        Input scales; :data:`FIELD_SCALES` is the field's ``(1.0, 0.5, 1.5, 2.0)``.
+    flip
+        Also run the horizontally flipped images.
+    flip_fusion, scale_fusion
+        ``"max"`` or ``"sum"``: how flips and scales are combined (SeeNet fuses flips by max;
+        IRN/PSA by sum). Fusion happens on the raw (ReLU-ed, upsampled) maps, before
+        normalisation.
+    normalization
+        ``"max"`` (divide by the spatial maximum, the field's convention) or ``"minmax"``.
+    interpolation
+        ``"bilinear"`` (default) or ``"bicubic"`` (the released SeeNet code) for the upsampling.
+    amp_dtype
+        If set (e.g. ``torch.bfloat16`` on CUDA), run the forward passes under
+        :func:`torch.autocast`; maps are fused in float32. Leave ``None`` on CPU, where bf16 is
+        slow.
+    eps
+        Added to normalisation denominators.
+
+    Examples
+    --------
+    >>> from wsss import SelfErasingHead
+    >>> class Tiny(nn.Module):  # any model with class_maps() works
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.stem = nn.Conv2d(3, 8, 3, stride=4, padding=1)
+    ...         self.head = SelfErasingHead(8, num_classes=4, hidden_channels=8)
+    ...     def class_maps(self, images, labels=None):
+    ...         out = self.head(torch.relu(self.stem(images)), labels)
+    ...         return {"a": out.maps_a, "b": out.maps_b}
+    >>> _ = torch.manual_seed(0)
+    >>> extractor = CAMExtractor(Tiny(), scales=(1.0, 0.5), flip=True)
+    >>> att = extractor(torch.rand(2, 3, 32, 48), torch.tensor([[1, 0, 0, 1], [0, 1, 0, 0]]))
+    >>> att.fused.shape, sorted(att.branches)
+    (torch.Size([2, 4, 32, 48]), ['a', 'b'])
+    >>> float(att.fused[0, 1].abs().max())  # a class that was not asked for
+    0.0
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        *,
+        branches: Sequence[str] | None = None,
+        scales: Sequence[float] = (1.0,),
+        flip: bool = False,
+        flip_fusion: Fusion = "max",
+        scale_fusion: Fusion = "sum",
+        normalization: Normalization = "max",
+        interpolation: Literal["bilinear", "bicubic"] = "bilinear",
+        amp_dtype: torch.dtype | None = None,
+        eps: float = 1e-5,
+        _class_maps: ClassMapFn | None = None,
+    ) -> None:
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+        if _class_maps is None:
+            if not isinstance(model, ClassMapModel):
+                raise TypeError(
+                    "model: it has no class_maps(images, labels) method; use "
+                    "CAMExtractor.from_classifier(model, feature_layer, classifier)"
+                )
+            _class_maps = model.class_maps
+        scales = tuple(float(s) for s in scales)
+        if not scales or any(not s > 0 for s in scales):
+            raise ValueError(f"scales: expected one or more positive numbers, got {scales}")
+        for arg, value, allowed in (
+            ("flip_fusion", flip_fusion, ("max", "sum")),
+            ("scale_fusion", scale_fusion, ("max", "sum")),
+            ("normalization", normalization, ("max", "minmax")),
+            ("interpolation", interpolation, ("bilinear", "bicubic")),
+        ):
+            if value not in allowed:
+                raise ValueError(f"{arg}: expected one of {allowed}, got {value!r}")
+        if branches is not None:
+            branches = tuple(branches)
+            if not branches:
+                raise ValueError("branches: name at least one branch, or pass None for all")
+        self.model = model
+        self.branches = branches
+        self.scales = scales
+        self.flip = bool(flip)
+        self.flip_fusion: Fusion = flip_fusion
+        self.scale_fusion: Fusion = scale_fusion
+        self.normalization: Normalization = normalization
+        self.interpolation = interpolation
+        self.amp_dtype = amp_dtype
+        self.eps = eps
+        self._class_maps = _class_maps
+
+    @classmethod
+    def from_classifier(
+        cls,
+        model: nn.Module,
+        feature_layer: nn.Module | str,
+        classifier: nn.Module | str,
+        *,
+        include_bias: bool = False,
+        **kwargs: object,
+    ) -> CAMExtractor:
+        """Plain CAM for any classifier: ``CAM_c = sum_k w_ck F_k`` (Zhou et al. 2016).
+
+        Parameters
+        ----------
+        model
+            The classifier; ``model(images)`` must run the feature layer.
+        feature_layer
+            The module (or its name in ``model``) whose output are the features ``(N, K, h, w)``
+            that the classifier pools.
+        classifier
+            The ``nn.Linear(K, C)`` or 1x1 ``nn.Conv2d(K, C)`` (or its name) after pooling.
+        include_bias
+            Add the classifier's bias to the maps (not part of the original CAM).
+        **kwargs
+            The other :class:`CAMExtractor` arguments.
+
+        Examples
+        --------
+        >>> net = nn.Sequential(nn.Conv2d(3, 5, 3, padding=1), nn.ReLU(),
+        ...                     nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(5, 2))
+        >>> cam = CAMExtractor.from_classifier(net, net[1], net[4], flip=True)
+        >>> cam(torch.rand(1, 3, 8, 8), torch.tensor([[0, 1]])).fused.shape
+        torch.Size([1, 2, 8, 8])
+        """
+        if isinstance(feature_layer, str):
+            feature_layer = model.get_submodule(feature_layer)
+        if isinstance(classifier, str):
+            classifier = model.get_submodule(classifier)
+        weight, bias = _classifier_weight(classifier)
+        layer = feature_layer
+
+        def class_maps(images: Tensor, labels: Tensor) -> dict[str, Tensor]:
+            with capture_output(layer) as captured:
+                model(images)
+            feats = captured.value
+            if not isinstance(feats, Tensor) or feats.ndim != 4:
+                raise ValueError(
+                    "feature_layer: its output must be a (N, K, h, w) tensor, got "
+                    f"{getattr(feats, 'shape', type(feats).__name__)}"
+                )
+            if feats.shape[1] != weight.shape[1]:
+                raise ValueError(
+                    f"classifier: it takes {weight.shape[1]} features, the feature layer gives "
+                    f"{feats.shape[1]} channels"
+                )
+            w = weight.to(feats.dtype)
+            b = bias.to(feats.dtype) if include_bias and bias is not None else None
+            return {"cam": F.conv2d(feats, w, b)}
+
+        return cls(model, _class_maps=class_maps, **kwargs)  # type: ignore[arg-type]
+
+    def _run(self, images: Tensor, present: Tensor) -> Mapping[str, Tensor]:
+        if self.amp_dtype is None:
+            return self._class_maps(images, present)
+        with torch.autocast(images.device.type, dtype=self.amp_dtype):
+            return self._class_maps(images, present)
+
+    def __call__(self, images: Tensor, labels: Tensor) -> AttentionMaps:
+        """Attention maps for ``images`` ``(N, 3, H, W)`` and the classes ``labels`` ``(N, C)``.
+
+        Returns
+        -------
+        AttentionMaps
+            ``fused`` and per-branch maps of shape ``(N, C, H, W)`` in [0, 1], zero for classes
+            not asked for.
+        """
+        check_float_tensor("images", images, 4)
+        n, _, height, width = images.shape
+        present = check_labels("labels", labels, n, None)
+        params = next(self.model.parameters(), None)
+        device = params.device if params is not None else images.device
+        images = images.to(device)
+        present = present.to(device)
+        wanted = present.any(dim=0).nonzero().flatten()  # classes some image asks for
+        accumulated: dict[str, Tensor] = {}
+        with evaluating(self.model), torch.inference_mode():
+            for scale in self.scales:
+                x = images
+                if scale != 1.0:
+                    size = (max(1, round(height * scale)), max(1, round(width * scale)))
+                    x = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
+                y = present
+                if self.flip:
+                    x, y = torch.cat([x, x.flip(-1)]), torch.cat([present, present])
+                maps = self._run(x, y)
+                names = self.branches if self.branches is not None else tuple(maps)
+                for name in names:
+                    if name not in maps:
+                        raise ValueError(
+                            f"branches: the model has no branch {name!r}; it returns {sorted(maps)}"
+                        )
+                    raw = maps[name]
+                    if raw.ndim != 4 or raw.shape[:2] != (x.shape[0], present.shape[1]):
+                        raise ValueError(
+                            f"labels: the model's {name!r} maps have shape {tuple(raw.shape)}, "
+                            f"expected ({x.shape[0]}, {present.shape[1]}, h, w)"
+                        )
+                    raw = raw[:, wanted]
+                    if raw.dtype in (torch.float16, torch.bfloat16):
+                        raw = raw.float()
+                    up = F.interpolate(
+                        raw,
+                        size=(height, width),
+                        mode=self.interpolation,
+                        align_corners=False,
+                    ).clamp_min(0)
+                    if self.flip:
+                        up = _fuse(up[:n], up[n:].flip(-1), self.flip_fusion)
+                    previous = accumulated.get(name)
+                    accumulated[name] = (
+                        up if previous is None else _fuse(previous, up, self.scale_fusion)
+                    )
+        keep = present[:, wanted, None, None].float()
+        branches = {}
+        for name, maps in accumulated.items():
+            full = maps.new_zeros((n, present.shape[1], height, width))
+            full[:, wanted] = _normalize(maps, self.normalization, self.eps) * keep
+            branches[name] = full
+        fused = torch.stack(list(branches.values())).amax(dim=0)
+        return AttentionMaps(fused=fused, branches=branches)

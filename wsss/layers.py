@@ -1,0 +1,247 @@
+"""SeeNet's layers: the conditional ReLU and the self-erasing head (design, sections 4 and 5)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from ._validation import check_float_tensor, check_labels, check_thresholds
+from .masks import ternary_mask
+
+__all__ = ["ConditionalReLU", "SeeNetOutput", "SelfErasingHead", "conditional_relu"]
+
+
+def _mask_like(name: str, mask: Tensor, x: Tensor) -> Tensor:
+    """Return ``mask`` as ``(N, 1, H, W)`` in ``x``'s dtype and size (nearest resize), detached."""
+    if not isinstance(mask, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(mask).__name__}")
+    if mask.ndim == 3:
+        mask = mask[:, None]
+    elif mask.ndim != 4 or mask.shape[1] != 1:
+        raise ValueError(
+            f"{name}: expected shape (N, H, W) or (N, 1, H, W), got {tuple(mask.shape)}"
+        )
+    if mask.shape[0] != x.shape[0]:
+        raise ValueError(f"{name}: batch size {mask.shape[0]} does not match x's {x.shape[0]}")
+    if mask.is_complex():
+        raise TypeError(f"{name}: complex dtype {mask.dtype} is not supported")
+    mask = mask.detach().to(dtype=x.dtype, device=x.device)
+    if not bool(torch.isfinite(mask).all()):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    if mask.shape[-2:] != x.shape[-2:]:
+        mask = F.interpolate(mask, size=x.shape[-2:], mode="nearest")
+    return mask
+
+
+def conditional_relu(x: Tensor, mask: Tensor) -> Tensor:
+    """Conditional ReLU: ``C-ReLU(x) = max(x, 0) * B`` with ``B`` broadcast over channels.
+
+    With SeeNet's ternary mask, one operation erases the attention zone (``B = 0``), reverses
+    the background zone (``B = -1``) and passes the potential zone (``B = +1``). The mask carries
+    no gradient; the gradient with respect to ``x`` is ``B * 1[x > 0]`` at every channel and
+    position.
+
+    Parameters
+    ----------
+    x
+        Features of shape ``(N, K, H, W)``, floating point.
+    mask
+        ``B`` of shape ``(N, H', W')`` or ``(N, 1, H', W')``; resized (nearest) to ``(H, W)``
+        when the sizes differ.
+
+    Returns
+    -------
+    Tensor
+        Shape ``(N, K, H, W)``.
+
+    Examples
+    --------
+    >>> x = torch.tensor([[[[1.0, -2.0, 3.0]], [[4.0, 5.0, -6.0]]]])
+    >>> conditional_relu(x, torch.tensor([[[0.0, 1.0, -1.0]]]))
+    tensor([[[[ 0.,  0., -3.]],
+    <BLANKLINE>
+             [[ 0.,  5., -0.]]]])
+    """
+    check_float_tensor("x", x, 4)
+    return torch.relu(x) * _mask_like("mask", mask, x)
+
+
+class ConditionalReLU(nn.Module):
+    """Module form of :func:`conditional_relu`; it has no parameters.
+
+    Examples
+    --------
+    >>> layer = ConditionalReLU()
+    >>> layer(torch.ones(1, 2, 2, 2), -torch.ones(1, 2, 2)).sum()
+    tensor(-8.)
+    """
+
+    def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        return conditional_relu(x, mask)
+
+
+@dataclass(frozen=True)
+class SeeNetOutput:
+    """What :class:`SelfErasingHead` computes for a batch.
+
+    Attributes
+    ----------
+    logits_a, logits_b, logits_c
+        Image-level logits of the branches S_A, S_B and S_C, shape ``(N, C)`` (global average
+        pooling of the class maps).
+    maps_a, maps_b
+        Raw class maps of S_A and S_B, shape ``(N, C, h, w)`` (no ReLU, no normalisation).
+    mask
+        The ternary mask built from ``maps_a``, shape ``(N, h, w)``, values in {-1, 0, +1}.
+    """
+
+    logits_a: Tensor
+    logits_b: Tensor
+    logits_c: Tensor
+    maps_a: Tensor
+    maps_b: Tensor
+    mask: Tensor
+
+
+def _branch(in_channels: int, hidden: int, num_classes: int, dropout: float) -> nn.Sequential:
+    layers: list[nn.Module] = [
+        nn.Conv2d(in_channels, hidden, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(hidden, hidden, 3, padding=1),
+        nn.ReLU(inplace=True),
+    ]
+    if dropout > 0:
+        layers.append(nn.Dropout(dropout))
+    layers.append(nn.Conv2d(hidden, num_classes, 1))
+    return nn.Sequential(*layers)
+
+
+class SelfErasingHead(nn.Module):
+    """SeeNet's three branches on top of backbone features ``F`` (design, section 5).
+
+    - S_A: ``conv3x3 - ReLU - conv3x3 - ReLU - Dropout - conv1x1`` gives class maps ``Z_A``
+      and logits ``s_A = GAP(Z_A)``.
+    - The ternary mask ``T`` is built from ``Z_A`` and the labels (:func:`~wsss.ternary_mask`),
+      one mask per sample, without gradient.
+    - S_B: the same layers without dropout on ``C-ReLU(F, T)``: maps ``Z_B``, logits ``s_B``.
+    - S_C: S_B's weights (unless ``share_weights=False``) on the background features
+      ``F * 1[T = -1]``: logits ``s_C``, trained towards "no class" by :func:`~wsss.seenet_loss`.
+
+    New layers are initialised from a Gaussian with std 0.01 and zero bias.
+
+    Parameters
+    ----------
+    in_channels
+        Channels ``K`` of the features.
+    num_classes
+        Foreground classes ``C`` (no background channel).
+    hidden_channels
+        Width of the two 3x3 convolutions of each branch.
+    delta_h, delta_l
+        Ternary-mask thresholds, ``delta_l < delta_h``.
+    dropout
+        Dropout probability in S_A (0 disables it).
+    share_weights
+        S_C uses S_B's weights (the paper). ``False`` gives S_C weights of its own.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> head = SelfErasingHead(8, num_classes=3, hidden_channels=4)
+    >>> out = head(torch.rand(2, 8, 5, 5), torch.tensor([[1, 0, 0], [0, 1, 1]]))
+    >>> out.logits_a.shape, out.maps_b.shape, out.mask.shape
+    (torch.Size([2, 3]), torch.Size([2, 3, 5, 5]), torch.Size([2, 5, 5]))
+    >>> head.branch_c is head.branch_b
+    True
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        *,
+        hidden_channels: int = 512,
+        delta_h: float = 0.7,
+        delta_l: float = 0.05,
+        dropout: float = 0.5,
+        share_weights: bool = True,
+    ) -> None:
+        super().__init__()
+        for arg, value in (
+            ("in_channels", in_channels),
+            ("num_classes", num_classes),
+            ("hidden_channels", hidden_channels),
+        ):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg}: expected a positive int, got {value!r}")
+        check_thresholds(delta_h, delta_l)
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        self.num_classes = num_classes
+        self.delta_h = float(delta_h)
+        self.delta_l = float(delta_l)
+        self.share_weights = share_weights
+        self.branch_a = _branch(in_channels, hidden_channels, num_classes, dropout)
+        self.branch_b = _branch(in_channels, hidden_channels, num_classes, 0.0)
+        self.branch_c = (
+            self.branch_b
+            if share_weights
+            else _branch(in_channels, hidden_channels, num_classes, 0.0)
+        )
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, std=0.01)
+                nn.init.zeros_(module.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"num_classes={self.num_classes}, delta_h={self.delta_h}, delta_l={self.delta_l}, "
+            f"share_weights={self.share_weights}"
+        )
+
+    @staticmethod
+    def predicted_classes(logits: Tensor) -> Tensor:
+        """Classes with ``sigmoid(logit) > 0.5`` plus the top-scoring one, ``(N, C)`` bool."""
+        present = logits > 0
+        present[torch.arange(logits.shape[0], device=logits.device), logits.argmax(1)] = True
+        return present
+
+    def forward(self, features: Tensor, labels: Tensor | None = None) -> SeeNetOutput:
+        """Run S_A, build the ternary mask, run S_B and S_C.
+
+        Parameters
+        ----------
+        features
+            Backbone features ``F`` of shape ``(N, K, h, w)``.
+        labels
+            Multi-hot classes ``(N, C)`` the mask is built from: the ground truth during
+            training, the classes the caller asks for at inference. ``None`` uses the classes
+            S_A predicts (see :meth:`predicted_classes`).
+        """
+        check_float_tensor("features", features, 4)
+        maps_a = self.branch_a(features)
+        logits_a = maps_a.mean(dim=(2, 3))
+        if labels is None:
+            present = self.predicted_classes(logits_a.detach())
+        else:
+            present = check_labels("labels", labels, features.shape[0], self.num_classes)
+        mask = ternary_mask(
+            maps_a.detach(), present, delta_h=self.delta_h, delta_l=self.delta_l
+        ).to(features.dtype)
+        erased = conditional_relu(features, mask)
+        background = features * (mask == -1).unsqueeze(1).to(features.dtype)
+        if self.branch_c is self.branch_b:
+            maps_b, maps_c = self.branch_b(torch.cat([erased, background])).chunk(2)
+        else:
+            maps_b, maps_c = self.branch_b(erased), self.branch_c(background)
+        return SeeNetOutput(
+            logits_a=logits_a,
+            logits_b=maps_b.mean(dim=(2, 3)),
+            logits_c=maps_c.mean(dim=(2, 3)),
+            maps_a=maps_a,
+            maps_b=maps_b,
+            mask=mask,
+        )
