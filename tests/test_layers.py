@@ -123,7 +123,8 @@ def test_init_and_dropout_placement():
     head = SelfErasingHead(256, num_classes=20, hidden_channels=256)
     w = head.branch_a[0].weight
     assert abs(float(w.detach().std()) - 0.01) < 0.0005
-    assert all(float(m.bias.abs().max()) == 0 for m in head.modules() if isinstance(m, nn.Conv2d))
+    assert all(float(m.bias.detach().abs().max()) == 0
+               for m in head.modules() if isinstance(m, nn.Conv2d))
     assert any(isinstance(m, nn.Dropout) for m in head.branch_a)
     assert not any(isinstance(m, nn.Dropout) for m in head.branch_b)
 
