@@ -1,0 +1,63 @@
+"""Networks of the pipeline: backbones, SeeNet, the CAM baseline, DeepLab-LargeFOV, weights.
+
+``create_model(name, backbone=...)`` builds any of them by name (:mod:`wsss.models.registry`);
+every model exposes ``parameter_groups()`` (roles ``backbone``, ``new``, ``classifier``) for
+:func:`wsss.engine.build_sgd`, and the classifiers expose ``class_maps(images, labels)`` for
+:class:`wsss.CAMExtractor`.
+"""
+
+from __future__ import annotations
+
+from .classifier import CAMClassifier, ClassifierOutput
+from .deeplab import DeepLabLargeFOV
+from .registry import create_backbone, create_model, list_backbones, list_models
+from .resnet import (
+    RESNET101_LAYERS,
+    RESNET_TINY_LAYERS,
+    RESNET_TINY_WIDTH,
+    Bottleneck,
+    FrozenBatchNorm2d,
+    ResNet,
+    resnet101,
+    resnet_tiny,
+)
+from .seenet import SeeNet
+from .vgg import VGG16, VGG16_CHANNELS, VGG16_NARROW_WIDTH, VGG_LAYOUTS, scale_channels
+from .weights import (
+    LoadReport,
+    ShapeMismatch,
+    load_deeplab_caffe_vgg16,
+    load_imagenet_resnet,
+    load_imagenet_vgg16,
+    torchvision_vgg16_keys,
+)
+
+__all__ = [
+    "RESNET101_LAYERS",
+    "RESNET_TINY_LAYERS",
+    "RESNET_TINY_WIDTH",
+    "VGG16",
+    "VGG16_CHANNELS",
+    "VGG16_NARROW_WIDTH",
+    "VGG_LAYOUTS",
+    "Bottleneck",
+    "CAMClassifier",
+    "ClassifierOutput",
+    "DeepLabLargeFOV",
+    "FrozenBatchNorm2d",
+    "LoadReport",
+    "ResNet",
+    "SeeNet",
+    "ShapeMismatch",
+    "create_backbone",
+    "create_model",
+    "list_backbones",
+    "list_models",
+    "load_deeplab_caffe_vgg16",
+    "load_imagenet_resnet",
+    "load_imagenet_vgg16",
+    "resnet101",
+    "resnet_tiny",
+    "scale_channels",
+    "torchvision_vgg16_keys",
+]

@@ -1,0 +1,122 @@
+"""The plain CAM baseline: a backbone plus exactly the layers of SeeNet's branch S_A.
+
+Class activation maps (Zhou et al. 2016) of this classifier are its class maps ``Z`` (the 1x1
+classifier applied at every position); the image logits are their global average ``GAP(Z)``.
+Training it with the multi-label soft-margin loss gives the CAM numbers SeeNet is compared with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import Tensor, nn
+
+from .._validation import check_float_tensor
+
+__all__ = ["CAMClassifier", "ClassifierOutput"]
+
+
+@dataclass(frozen=True)
+class ClassifierOutput:
+    """What :class:`CAMClassifier` computes for a batch.
+
+    Attributes
+    ----------
+    logits
+        Image-level logits ``(N, C)``, the spatial mean of ``maps``.
+    maps
+        Raw class maps ``(N, C, h, w)`` at feature resolution (no ReLU, no normalisation).
+    """
+
+    logits: Tensor
+    maps: Tensor
+
+
+class CAMClassifier(nn.Module):
+    """Backbone + ``conv3x3 ReLU conv3x3 ReLU Dropout conv1x1`` (SeeNet's S_A), logits ``GAP(Z)``.
+
+    ``head`` is an :class:`torch.nn.Sequential` laid out like
+    :attr:`wsss.SelfErasingHead.branch_a` (indices 0, 2 and 5 are the convolutions), so the two
+    exchange weights by ``load_state_dict`` (the head drops its dropout layer when
+    ``dropout=0``; this one keeps it as an identity, so its indices never move). The head's
+    layers are new: Gaussian weights with std 0.01 and zero bias.
+
+    Parameters
+    ----------
+    backbone
+        Any module mapping images to features, with an ``out_channels`` attribute.
+    num_classes
+        Foreground classes ``C``.
+    hidden_channels
+        Width of the two 3x3 convolutions.
+    dropout
+        Dropout probability before the classifier (0 keeps the layer as an identity).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from wsss.models import VGG16
+    >>> _ = torch.manual_seed(0)
+    >>> model = CAMClassifier(VGG16(width=0.125), num_classes=3, hidden_channels=8)
+    >>> out = model(torch.rand(2, 3, 32, 32))
+    >>> out.logits.shape, out.maps.shape
+    (torch.Size([2, 3]), torch.Size([2, 3, 2, 2]))
+    >>> sorted(model.class_maps(torch.rand(1, 3, 32, 32)))
+    ['cam']
+    """
+
+    def __init__(
+        self,
+        backbone: nn.Module,
+        num_classes: int,
+        hidden_channels: int = 512,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        for arg, value in (("num_classes", num_classes), ("hidden_channels", hidden_channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{arg}: expected a positive int, got {value!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        in_channels = getattr(backbone, "out_channels", None)
+        if not isinstance(in_channels, int):
+            raise TypeError("backbone: expected a module with an int attribute 'out_channels'")
+        self.num_classes = num_classes
+        self.backbone = backbone
+        self.head = nn.Sequential(
+            nn.Conv2d(in_channels, hidden_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden_channels, hidden_channels, 3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Dropout(dropout),
+            nn.Conv2d(hidden_channels, num_classes, 1),
+        )
+        for module in self.head.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.normal_(module.weight, std=0.01)
+                nn.init.zeros_(module.bias)
+
+    @property
+    def classifier(self) -> nn.Conv2d:
+        """The final 1x1 convolution (its weights are CAM's class weights)."""
+        return self.head[-1]
+
+    def forward(self, images: Tensor) -> ClassifierOutput:
+        """Logits ``(N, C)`` and class maps ``(N, C, h, w)`` of images ``(N, 3, H, W)``."""
+        check_float_tensor("images", images, 4, finite=False)
+        maps = self.head(self.backbone(images))
+        return ClassifierOutput(logits=maps.mean(dim=(2, 3)), maps=maps)
+
+    def class_maps(self, images: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Raw class maps ``{"cam": (N, C, h, w)}``; ``labels`` is accepted and ignored."""
+        return {"cam": self(images).maps}
+
+    def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameters by role: ``backbone``, ``new`` (the 3x3 convs), ``classifier`` (the 1x1)."""
+        classifier = list(self.classifier.parameters())
+        chosen = {id(p) for p in classifier}
+        return {
+            "backbone": list(self.backbone.parameters()),
+            "new": [p for p in self.head.parameters() if id(p) not in chosen],
+            "classifier": classifier,
+        }

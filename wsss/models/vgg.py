@@ -1,0 +1,133 @@
+"""VGG16 feature extractors in the two layouts of the pipeline (design, sections 2 and 8).
+
+``"seenet"``
+    conv1_1 ... conv5_3 with ReLU, a 2x2/2 max-pool after conv1_2, conv2_2, conv3_3 and conv4_3,
+    no pool5: output stride 16, output ``relu(conv5_3)`` with 512 channels. This is the
+    classification network of SeeNet and of the CAM baseline.
+``"largefov"``
+    The body of DeepLab-LargeFOV: 3x3 max-pools with padding 1, stride 2 for pool1-pool3 and
+    stride 1 for pool4 and pool5, conv5_x with dilation 2, then a 3x3/1 average pool (padding 1)
+    after pool5: output stride 8.
+
+The convolutions are named submodules ``conv1_1`` ... ``conv5_3`` so that weight files map onto
+them by name (:mod:`wsss.models.weights`). Pools use PyTorch's floor rounding; for the odd crop
+sizes of the DeepLab recipe (321 px) this equals Caffe's ceil rounding.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+__all__ = ["VGG16", "VGG16_CHANNELS", "VGG16_NARROW_WIDTH", "VGG_LAYOUTS", "scale_channels"]
+
+#: Output channels of the convolutions of each of VGG16's five blocks.
+VGG16_CHANNELS: tuple[tuple[int, ...], ...] = (
+    (64, 64),
+    (128, 128),
+    (256, 256, 256),
+    (512, 512, 512),
+    (512, 512, 512),
+)
+
+#: Width of the narrow VGG16 (backbone ``"vgg16_narrow"``): 1/8 of every channel count, a
+#: network small enough to train on a CPU for demos and tests.
+VGG16_NARROW_WIDTH = 0.125
+
+#: The layouts :class:`VGG16` can build.
+VGG_LAYOUTS = ("seenet", "largefov")
+
+
+def scale_channels(channels: int, width: float) -> int:
+    """Return ``max(1, round(channels * width))``, the channel count of a width-scaled network.
+
+    Examples
+    --------
+    >>> scale_channels(512, 0.125), scale_channels(3, 0.1)
+    (64, 1)
+    """
+    if isinstance(width, bool) or not isinstance(width, (int, float)):
+        raise TypeError(f"width: expected a float, got {type(width).__name__}")
+    if not (math.isfinite(width) and width > 0):
+        raise ValueError(f"width: expected a finite number > 0, got {width}")
+    return max(1, round(channels * width))
+
+
+class VGG16(nn.Module):
+    """VGG16 convolutions ``conv1_1`` ... ``conv5_3`` as a feature extractor.
+
+    Parameters
+    ----------
+    layout
+        ``"seenet"`` (output stride 16) or ``"largefov"`` (output stride 8, DeepLab-LargeFOV);
+        see the module docstring.
+    width
+        Scales every channel count (``max(1, round(c * width))``); ``1.0`` is the real VGG16,
+        :data:`VGG16_NARROW_WIDTH` the narrow CPU variant.
+
+    Attributes
+    ----------
+    out_channels : int
+        Channels ``K`` of the output features (512 at ``width=1``).
+    output_stride : int
+        Input size / feature size: 16 for ``"seenet"``, 8 for ``"largefov"``.
+
+    Notes
+    -----
+    Input ``(N, 3, H, W)``, output ``(N, K, h, w)`` with ``h = floor(H / 16)`` for ``"seenet"``
+    and ``h = ceil(H / 8)`` for ``"largefov"`` (likewise for ``w``). Convolutions are
+    initialised with Kaiming-normal weights (fan-out, ReLU) and zero bias; load ImageNet
+    weights with :func:`wsss.models.load_imagenet_vgg16` or
+    :func:`wsss.models.load_deeplab_caffe_vgg16`.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = VGG16("seenet", width=VGG16_NARROW_WIDTH)
+    >>> net(torch.zeros(1, 3, 64, 64)).shape, net.out_channels, net.output_stride
+    (torch.Size([1, 64, 4, 4]), 64, 16)
+    >>> VGG16("largefov", width=0.125)(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 64, 8, 8])
+    """
+
+    def __init__(self, layout: str = "seenet", width: float = 1.0) -> None:
+        super().__init__()
+        if layout not in VGG_LAYOUTS:
+            raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
+        self.layout = layout
+        self.width = float(width)
+        largefov = layout == "largefov"
+        in_channels = 3
+        for block, block_channels in enumerate(VGG16_CHANNELS, start=1):
+            dilation = 2 if largefov and block == 5 else 1
+            for index, channels in enumerate(block_channels, start=1):
+                out_channels = scale_channels(channels, width)
+                conv = nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
+                self.add_module(f"conv{block}_{index}", conv)
+                in_channels = out_channels
+            if largefov:
+                stride = 2 if block <= 3 else 1
+                self.add_module(f"pool{block}", nn.MaxPool2d(3, stride=stride, padding=1))
+            elif block <= 4:
+                self.add_module(f"pool{block}", nn.MaxPool2d(2, stride=2))
+        if largefov:
+            self.add_module("pool5a", nn.AvgPool2d(3, stride=1, padding=1))
+        self.out_channels = in_channels
+        self.output_stride = 8 if largefov else 16
+        for module in self.modules():
+            if isinstance(module, nn.Conv2d):
+                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
+                nn.init.zeros_(module.bias)
+
+    def extra_repr(self) -> str:
+        return f"layout={self.layout!r}, width={self.width}"
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Features ``(N, K, h, w)`` of images ``x`` ``(N, 3, H, W)``; ReLU after every conv."""
+        for module in self.children():
+            x = module(x)
+            if isinstance(module, nn.Conv2d):
+                x = F.relu(x, inplace=True)
+        return x
