@@ -280,3 +280,21 @@ def test_frozen_bn_gradient_is_the_scale():
     bn(x).sum().backward()
     scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
     torch.testing.assert_close(x.grad, scale.view(1, -1, 1, 1).expand_as(x))
+
+
+def test_vgg16_batch_norm_variant():
+    import torch
+
+    from wsss.models import create_backbone
+
+    net = create_backbone("vgg16_narrow_bn", "seenet")
+    names = [n for n, _ in net.named_children()]
+    assert names[:3] == ["conv1_1", "bn1_1", "conv1_2"]
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in net.modules()) == 13
+    x = torch.rand(4, 3, 32, 32)
+    net.train()
+    feats = net(x)
+    assert feats.shape == (4, 64, 2, 2) and float(feats.min()) >= 0
+    # ReLU comes after the batch norm: conv1_1 -> bn1_1 -> relu equals the first stage.
+    first = torch.relu(net.bn1_1(net.conv1_1(x)))
+    assert float(first.min()) == 0.0 and float((first == 0).float().mean()) > 0.2

@@ -33,6 +33,12 @@ def _vgg16_narrow(layout: str, **kwargs: Any) -> nn.Module:
     return VGG16(layout, **kwargs)
 
 
+def _vgg16_narrow_bn(layout: str, **kwargs: Any) -> nn.Module:
+    kwargs.setdefault("width", VGG16_NARROW_WIDTH)
+    kwargs.setdefault("batch_norm", True)
+    return VGG16(layout, **kwargs)
+
+
 def _resnet101(layout: str, **kwargs: Any) -> nn.Module:
     kwargs.setdefault("output_stride", 8 if layout == "largefov" else 16)
     return resnet101(**kwargs)
@@ -46,6 +52,7 @@ def _resnet_tiny(layout: str, **kwargs: Any) -> nn.Module:
 _BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "vgg16": _vgg16,
     "vgg16_narrow": _vgg16_narrow,
+    "vgg16_narrow_bn": _vgg16_narrow_bn,
     "resnet101": _resnet101,
     "resnet_tiny": _resnet_tiny,
 }
@@ -86,7 +93,7 @@ def list_backbones() -> list[str]:
     Examples
     --------
     >>> list_backbones()
-    ['resnet101', 'resnet_tiny', 'vgg16', 'vgg16_narrow']
+    ['resnet101', 'resnet_tiny', 'vgg16', 'vgg16_narrow', 'vgg16_narrow_bn']
     """
     return sorted(_BACKBONES)
 

@@ -66,6 +66,10 @@ class VGG16(nn.Module):
     width
         Scales every channel count (``max(1, round(c * width))``); ``1.0`` is the real VGG16,
         :data:`VGG16_NARROW_WIDTH` the narrow CPU variant.
+    batch_norm
+        Insert a batch norm ``bn<block>_<index>`` between every convolution and its ReLU. For
+        networks trained from scratch (the CPU demos: a plain narrow VGG16 barely trains without
+        ImageNet weights); the ImageNet / DeepLab weight files have no batch norm.
 
     Attributes
     ----------
@@ -92,12 +96,15 @@ class VGG16(nn.Module):
     torch.Size([1, 64, 8, 8])
     """
 
-    def __init__(self, layout: str = "seenet", width: float = 1.0) -> None:
+    def __init__(
+        self, layout: str = "seenet", width: float = 1.0, batch_norm: bool = False
+    ) -> None:
         super().__init__()
         if layout not in VGG_LAYOUTS:
             raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
         self.layout = layout
         self.width = float(width)
+        self.batch_norm = bool(batch_norm)
         largefov = layout == "largefov"
         in_channels = 3
         for block, block_channels in enumerate(VGG16_CHANNELS, start=1):
@@ -106,6 +113,8 @@ class VGG16(nn.Module):
                 out_channels = scale_channels(channels, width)
                 conv = nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
                 self.add_module(f"conv{block}_{index}", conv)
+                if batch_norm:
+                    self.add_module(f"bn{block}_{index}", nn.BatchNorm2d(out_channels))
                 in_channels = out_channels
             if largefov:
                 stride = 2 if block <= 3 else 1
@@ -122,12 +131,13 @@ class VGG16(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def extra_repr(self) -> str:
-        return f"layout={self.layout!r}, width={self.width}"
+        return f"layout={self.layout!r}, width={self.width}, batch_norm={self.batch_norm}"
 
     def forward(self, x: Tensor) -> Tensor:
         """Features ``(N, K, h, w)`` of images ``x`` ``(N, 3, H, W)``; ReLU after every conv."""
+        activate_after = nn.BatchNorm2d if self.batch_norm else nn.Conv2d
         for module in self.children():
             x = module(x)
-            if isinstance(module, nn.Conv2d):
+            if isinstance(module, activate_after):
                 x = F.relu(x, inplace=True)
         return x
