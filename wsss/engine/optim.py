@@ -34,9 +34,11 @@ __all__ = [
     "PARAMETER_ROLES",
     "LRMultipliers",
     "PolyDecay",
+    "build_adamw",
     "build_sgd",
     "check_parameter_groups",
     "poly_lr_scheduler",
+    "role_param_groups",
 ]
 
 #: The roles a model's ``parameter_groups()`` may use, in optimizer-group order.
@@ -76,6 +78,17 @@ class LRMultipliers:
             raise ValueError(f"kind: expected 'weight' or 'bias', got {kind!r}")
         return float(getattr(self, f"{role}_{kind}"))
 
+    @classmethod
+    def uniform(cls) -> LRMultipliers:
+        """Every multiplier 1: one learning rate for all (networks trained from scratch).
+
+        Examples
+        --------
+        >>> LRMultipliers.uniform().of("classifier", "bias")
+        1.0
+        """
+        return cls(1.0, 1.0, 1.0, 1.0, 1.0, 1.0)
+
 
 def check_parameter_groups(
     model: nn.Module, groups: dict[str, list[nn.Parameter]]
@@ -112,6 +125,45 @@ def check_parameter_groups(
     if absent:
         raise ValueError(f"groups: parameters in no role: {absent[:10]}")
     return groups
+
+
+def role_param_groups(
+    model: nn.Module,
+    lr: float,
+    *,
+    weight_decay: float,
+    multipliers: LRMultipliers | None = None,
+) -> list[dict]:
+    """Optimizer groups, one per (role, weight/bias), as :func:`build_sgd` and
+    :func:`build_adamw` use them: each has ``params``, ``name``, ``lr_mult``, ``lr`` and
+    ``weight_decay`` (0 for biases).
+    """
+    if not callable(getattr(model, "parameter_groups", None)):
+        raise TypeError(f"model: {type(model).__name__} has no parameter_groups() method")
+    multipliers = LRMultipliers() if multipliers is None else multipliers
+    if not isinstance(multipliers, LRMultipliers):
+        raise TypeError(f"multipliers: expected LRMultipliers, got {type(multipliers).__name__}")
+    groups = check_parameter_groups(model, model.parameter_groups())
+    param_groups = []
+    for role in PARAMETER_ROLES:
+        params = [p for p in groups.get(role, []) if p.requires_grad]
+        for kind in ("weight", "bias"):
+            chosen = [p for p in params if (p.ndim <= 1) == (kind == "bias")]
+            if not chosen:
+                continue
+            mult = multipliers.of(role, kind)
+            param_groups.append(
+                {
+                    "params": chosen,
+                    "name": f"{role}.{kind}",
+                    "lr_mult": mult,
+                    "lr": lr * mult,
+                    "weight_decay": weight_decay if kind == "weight" else 0.0,
+                }
+            )
+    if not param_groups:
+        raise ValueError("model: has no trainable parameters")
+    return param_groups
 
 
 def build_sgd(
@@ -157,32 +209,35 @@ def build_sgd(
         raise ValueError(f"lr: expected a number > 0, got {lr}")
     if momentum >= 1:
         raise ValueError(f"momentum: expected a number in [0, 1), got {momentum}")
-    if not callable(getattr(model, "parameter_groups", None)):
-        raise TypeError(f"model: {type(model).__name__} has no parameter_groups() method")
-    multipliers = LRMultipliers() if multipliers is None else multipliers
-    if not isinstance(multipliers, LRMultipliers):
-        raise TypeError(f"multipliers: expected LRMultipliers, got {type(multipliers).__name__}")
-    groups = check_parameter_groups(model, model.parameter_groups())
-    param_groups = []
-    for role in PARAMETER_ROLES:
-        params = [p for p in groups.get(role, []) if p.requires_grad]
-        for kind in ("weight", "bias"):
-            chosen = [p for p in params if (p.ndim <= 1) == (kind == "bias")]
-            if not chosen:
-                continue
-            mult = multipliers.of(role, kind)
-            param_groups.append(
-                {
-                    "params": chosen,
-                    "name": f"{role}.{kind}",
-                    "lr_mult": mult,
-                    "lr": lr * mult,
-                    "weight_decay": weight_decay if kind == "weight" else 0.0,
-                }
-            )
-    if not param_groups:
-        raise ValueError("model: has no trainable parameters")
+    param_groups = role_param_groups(model, lr, weight_decay=weight_decay, multipliers=multipliers)
     return SGD(param_groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
+
+
+def build_adamw(
+    model: nn.Module,
+    lr: float,
+    *,
+    weight_decay: float = 1e-4,
+    betas: tuple[float, float] = (0.9, 0.999),
+    multipliers: LRMultipliers | None = None,
+) -> torch.optim.AdamW:
+    """AdamW over the same role groups as :func:`build_sgd` (no decay on biases).
+
+    Not part of any paper's recipe: it is the optimizer of the CPU demos, whose narrow networks
+    train from scratch (no ImageNet weights), where SGD needs many more steps.
+
+    Examples
+    --------
+    >>> from wsss.models import create_model
+    >>> opt = build_adamw(create_model("cam_classifier", backbone="vgg16_narrow"), 1e-3,
+    ...                   multipliers=LRMultipliers.uniform())
+    >>> sorted({g["lr"] for g in opt.param_groups})
+    [0.001]
+    """
+    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
+        raise ValueError(f"lr: expected a number > 0, got {lr}")
+    groups = role_param_groups(model, lr, weight_decay=weight_decay, multipliers=multipliers)
+    return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from torch import Tensor, nn
 
 from .._validation import check_float_tensor
+from ..layers import init_head_
 
 __all__ = ["CAMClassifier", "ClassifierOutput"]
 
@@ -35,8 +36,8 @@ class ClassifierOutput:
 class CAMClassifier(nn.Module):
     """Backbone + ``conv3x3 ReLU conv3x3 ReLU Dropout conv1x1`` (SeeNet's S_A), logits ``GAP(Z)``.
 
-    ``head`` is an :class:`torch.nn.Sequential` laid out like
-    :attr:`wsss.SelfErasingHead.branch_a` (indices 0, 2 and 5 are the convolutions), so the two
+    ``head`` is an :class:`torch.nn.Sequential` laid out like ``branch_a`` of
+    :class:`~wsss.SelfErasingHead` (indices 0, 2 and 5 are the convolutions), so the two
     exchange weights by ``load_state_dict`` (the head drops its dropout layer when
     ``dropout=0``; this one keeps it as an identity, so its indices never move). The head's
     layers are new: Gaussian weights with std 0.01 and zero bias.
@@ -51,6 +52,9 @@ class CAMClassifier(nn.Module):
         Width of the two 3x3 convolutions.
     dropout
         Dropout probability before the classifier (0 keeps the layer as an identity).
+    init_std
+        Gaussian std of the head's init (0.01, as S_A); ``None``: Kaiming for the 3x3
+        convolutions (see :func:`wsss.layers.init_head_`).
 
     Examples
     --------
@@ -71,6 +75,7 @@ class CAMClassifier(nn.Module):
         num_classes: int,
         hidden_channels: int = 512,
         dropout: float = 0.5,
+        init_std: float | None = 0.01,
     ) -> None:
         super().__init__()
         for arg, value in (("num_classes", num_classes), ("hidden_channels", hidden_channels)):
@@ -91,10 +96,7 @@ class CAMClassifier(nn.Module):
             nn.Dropout(dropout),
             nn.Conv2d(hidden_channels, num_classes, 1),
         )
-        for module in self.head.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.normal_(module.weight, std=0.01)
-                nn.init.zeros_(module.bias)
+        init_head_(self.head, init_std)
 
     @property
     def classifier(self) -> nn.Conv2d:

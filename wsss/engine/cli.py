@@ -1,0 +1,133 @@
+"""Command-line arguments shared by the example scripts, and their translation into configs.
+
+Flags never trap: booleans are ``--flag`` / ``--no-flag`` pairs (never ``type=bool``), every
+default is shown by ``--help``, and with no arguments each script runs on the embedded
+synthetic dataset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from .rundir import RunDir, to_jsonable
+from .stages import DataConfig, ModelConfig, preset, with_changes
+from .trainer import TrainConfig
+
+__all__ = [
+    "add_data_args",
+    "add_model_args",
+    "add_runtime_args",
+    "add_train_args",
+    "data_config",
+    "model_config",
+    "open_run",
+    "train_config",
+]
+
+
+def add_data_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("data (default: the embedded synthetic dataset)")
+    g.add_argument("--voc-root", help="folder holding VOCdevkit/VOC2012 (real PASCAL VOC)")
+    g.add_argument("--sbd-root", help="SBD benchmark_RELEASE folder (for train_aug)")
+    g.add_argument("--saliency-dir", help="saliency PNGs named after the images (e.g. DSS)")
+    g.add_argument("--train-split", default="train_aug", help="VOC training split")
+    g.add_argument("--val-split", default="val", help="VOC validation split")
+    g.add_argument("--synthetic-train", type=int, default=1000, help="synthetic train images")
+    g.add_argument("--synthetic-val", type=int, default=200, help="synthetic val images")
+    g.add_argument("--image-size", type=int, default=128, help="synthetic image size (px)")
+    g.add_argument("--data-seed", type=int, default=0, help="synthetic dataset seed")
+
+
+def data_config(args: argparse.Namespace) -> DataConfig:
+    return DataConfig(
+        voc_root=args.voc_root, sbd_root=args.sbd_root, saliency_dir=args.saliency_dir,
+        train_split=args.train_split, val_split=args.val_split,
+        synthetic_train=args.synthetic_train, synthetic_val=args.synthetic_val,
+        image_size=args.image_size, seed=args.data_seed,
+    )
+
+
+def add_model_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("model")
+    g.add_argument("--backbone", help="backbone name (default: the preset's)")
+    g.add_argument("--weights", help="ImageNet / DeepLab init weights for the backbone")
+    g.add_argument("--weights-format", choices=("torchvision", "caffe"), default="torchvision",
+                   help="layout of --weights; also picks the input normalisation")
+
+
+def model_config(args: argparse.Namespace, name: str, data: DataConfig, role: str) -> ModelConfig:
+    """``role`` is ``"classifier"`` or ``"deeplab"``: which preset entry gives the defaults."""
+    base = preset(data)[role]
+    return ModelConfig(
+        name=name, backbone=args.backbone or base["backbone"], weights=args.weights,
+        weights_format=args.weights_format, kwargs=dict(base["kwargs"]),
+    )
+
+
+def add_train_args(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("training (default: the preset's)")
+    g.add_argument("--iterations", type=int, help="optimizer steps")
+    g.add_argument("--batch-size", type=int, help="effective batch over all processes")
+    g.add_argument("--micro-batch", type=int,
+                   help="images per forward pass and process (gradient accumulation)")
+    g.add_argument("--lr", type=float, help="base learning rate")
+    g.add_argument("--optimizer", choices=("sgd", "adamw"))
+    g.add_argument("--seed", type=int, default=0, help="training seed")
+    g.add_argument("--workers", type=int, default=0, help="DataLoader workers per process")
+    g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
+    g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
+                   help="autocast (CUDA; never on CPU, where bf16 is very slow)")
+    g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
+                   help="channels-last memory format (CUDA)")
+    g.add_argument("--crop", type=int, default=321, help="VOC training crop size")
+
+
+def train_config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    return with_changes(
+        base, iterations=args.iterations, batch_size=args.batch_size,
+        micro_batch=args.micro_batch, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
+        num_workers=args.workers, checkpoint_every=args.checkpoint_every, amp=args.amp,
+        channels_last=args.channels_last,
+    )
+
+
+def add_runtime_args(parser: argparse.ArgumentParser, run_dir: str) -> None:
+    g = parser.add_argument_group("run")
+    g.add_argument("--run-dir", default=run_dir, help="where outputs, config and logs go")
+    g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
+                   help="continue an interrupted run from its checkpoint")
+    g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
+                   help="show progress bars")
+    g.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=False,
+                   help="skip unreadable inputs (listed in bad_inputs.json) instead of failing")
+    g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
+    g.add_argument("--threads", type=int, help="torch CPU threads")
+
+
+def open_run(args: argparse.Namespace, config: dict[str, Any], is_main: bool) -> RunDir:
+    """Create the run directory and write its resolved config (rank 0 only)."""
+    run = RunDir(args.run_dir)
+    if is_main:
+        run.write_config({"args": vars(args), **config})
+    return run
+
+
+def write_bad_inputs(run: RunDir, failed: Any) -> None:
+    """List the inputs a ``--skip-bad`` run skipped in ``bad_inputs.json``."""
+    if failed:
+        run.write_json("bad_inputs.json", [{"name": n, "reason": r} for n, r in failed])
+
+
+def device_arg(args: argparse.Namespace) -> str | None:
+    return None if args.device == "auto" else args.device
+
+
+def dump(obj: Any) -> str:
+    return json.dumps(to_jsonable(obj), indent=2, sort_keys=True)
+
+
+def resolve(path: str | Path) -> Path:
+    return Path(path).expanduser()

@@ -1,0 +1,367 @@
+"""The pipeline's stages, as functions the example scripts call.
+
+::
+
+    images + image labels --train_classifier("seenet")--> SeeNet weights
+      --make_attention (CAMExtractor)--> attention maps (.npz per image)
+      + saliency maps --make_pseudo_labels (fuse_saliency [+ crf])--> proxy label PNGs
+      --train_segmentation--> DeepLab weights --evaluate_segmentation--> mIoU table
+
+Every stage reads a :class:`DataConfig` that names the data: the embedded synthetic dataset
+(:class:`~wsss.data.synthetic.SyntheticVOC`, the default, no download) or PASCAL VOC 2012 with
+``voc_root`` (plus SBD and a saliency folder). Two presets fix the recipe of each: ``"voc"``
+follows the papers (SGD, ImageNet weights, 321 px crops; design section 8) and ``"synthetic"``
+trains narrow networks from scratch on a CPU in minutes (AdamW, batch norm).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..cam import CAMExtractor
+from ..data.loader import AugmentedDataset
+from ..data.relabel import WithLabels
+from ..data.sample import NUM_CLASSES, Sample
+from ..data.synthetic import SyntheticVOC
+from ..data.transforms import (
+    CAFFE,
+    TORCHVISION,
+    Compose,
+    Normalizer,
+    RandomCrop,
+    RandomHorizontalFlip,
+    RandomScale,
+    Transform,
+)
+from ..data.voc import VOCSegmentation
+from ..io import load_checkpoint
+from ..metrics import CAMThresholdCurve, SegmentationScores, ThresholdCurve
+from ..models import create_model
+from ..models.weights import load_deeplab_caffe_vgg16, load_imagenet_resnet, load_imagenet_vgg16
+from .distributed import DistContext
+from .labelling import (
+    LabelQuality,
+    StageReport,
+    crf_refiner,
+    evaluate_label_dir,
+    evaluate_segmentation,
+    generate_attention,
+    generate_pseudo_labels,
+    load_attention,
+)
+from .optim import LRMultipliers
+from .rundir import RunDir
+from .steps import classifier_step, seenet_step, segmentation_step
+from .trainer import TrainConfig, TrainResult, train
+
+__all__ = [
+    "DataConfig",
+    "ModelConfig",
+    "attention_quality",
+    "build_model",
+    "evaluate",
+    "load_dataset",
+    "make_attention",
+    "make_pseudo_labels",
+    "train_model",
+]
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which images a stage reads.
+
+    Attributes
+    ----------
+    voc_root
+        The folder holding ``VOCdevkit/VOC2012`` (or the VOC2012 folder itself); ``None`` uses
+        the embedded synthetic dataset.
+    sbd_root
+        SBD's ``benchmark_RELEASE`` folder (needed for ``train_aug``).
+    saliency_dir
+        Saliency PNGs named after the images (e.g. DSS outputs) for the proxy labels.
+    train_split, val_split
+        VOC splits (``"train_aug"`` and ``"val"``).
+    synthetic_train, synthetic_val, image_size, seed
+        Size and seed of the synthetic splits.
+    """
+
+    voc_root: str | None = None
+    sbd_root: str | None = None
+    saliency_dir: str | None = None
+    train_split: str = "train_aug"
+    val_split: str = "val"
+    synthetic_train: int = 1000
+    synthetic_val: int = 200
+    image_size: int = 128
+    seed: int = 0
+
+    @property
+    def synthetic(self) -> bool:
+        return self.voc_root is None
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """A network and its initial weights.
+
+    Attributes
+    ----------
+    name
+        A :func:`~wsss.models.create_model` name.
+    backbone
+        A backbone name (``"vgg16"``, ``"resnet101"``, ``"vgg16_narrow_bn"``, ...).
+    weights
+        ImageNet weights for the backbone (torchvision layout), or the Caffe-converted DeepLab
+        init file when ``weights_format="caffe"``; ``None`` trains from scratch.
+    weights_format
+        ``"torchvision"`` or ``"caffe"``; it also picks the input normalisation.
+    kwargs
+        More :func:`~wsss.models.create_model` arguments (e.g. ``init_std``).
+    """
+
+    name: str
+    backbone: str = "vgg16"
+    weights: str | None = None
+    weights_format: str = "torchvision"
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def normalizer(self) -> Normalizer:
+        return CAFFE if self.weights_format == "caffe" else TORCHVISION
+
+
+def load_dataset(
+    data: DataConfig, split: str, *, labels_from: str | Path | None = None
+) -> Sequence[Sample]:
+    """The ``"train"`` or ``"val"`` split of ``data``; ``labels_from`` swaps in proxy labels."""
+    if split not in ("train", "val"):
+        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    dataset: Sequence[Sample]
+    if data.synthetic:
+        n = data.synthetic_train if split == "train" else data.synthetic_val
+        dataset = SyntheticVOC(n, image_size=data.image_size, seed=data.seed, split=split)
+    else:
+        dataset = VOCSegmentation(
+            data.voc_root,  # type: ignore[arg-type]
+            data.train_split if split == "train" else data.val_split,
+            sbd_root=data.sbd_root,
+            saliency_dir=data.saliency_dir,
+        )
+    return WithLabels(dataset, labels_from) if labels_from is not None else dataset
+
+
+def build_model(config: ModelConfig, num_classes: int | None = None) -> nn.Module:
+    """Create the network and load its initial weights (a missing key is an error)."""
+    kwargs = dict(config.kwargs)
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    model = create_model(config.name, backbone=config.backbone, **kwargs)
+    if config.weights is not None:
+        backbone = model.backbone  # type: ignore[union-attr]
+        if config.weights_format == "caffe":
+            load_deeplab_caffe_vgg16(model, config.weights, load_fc8=False)
+        elif config.backbone.startswith("resnet"):
+            load_imagenet_resnet(backbone, config.weights, strict=True)
+        else:
+            load_imagenet_vgg16(backbone, config.weights, strict=True)
+    return model
+
+
+def _train_transform(data: DataConfig, normalizer: Normalizer, crop: int) -> Transform:
+    if data.synthetic:
+        return RandomHorizontalFlip()
+    return Compose(
+        (RandomScale(0.7, 1.3), RandomHorizontalFlip(),
+         RandomCrop(crop, image_fill=normalizer.fill))
+    )
+
+
+_STEPS = {"seenet": seenet_step, "cam_classifier": classifier_step,
+          "deeplab_largefov": segmentation_step}
+
+
+def train_model(
+    model_config: ModelConfig,
+    data: DataConfig,
+    train_config: TrainConfig,
+    run: RunDir | None,
+    *,
+    labels_from: str | Path | None = None,
+    crop: int = 321,
+    ctx: DistContext | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+) -> tuple[nn.Module, TrainResult]:
+    """Train a classifier (``seenet``, ``cam_classifier``) or ``deeplab_largefov``.
+
+    Classifiers learn from image-level labels only; the segmentation network from the pixel
+    labels of the dataset, or from the proxy labels in ``labels_from``.
+    """
+    if model_config.name not in _STEPS:
+        raise ValueError(f"model_config.name: expected one of {sorted(_STEPS)}")
+    num_classes = NUM_CLASSES + 1 if model_config.name == "deeplab_largefov" else NUM_CLASSES
+    model = build_model(model_config, num_classes)
+    dataset = AugmentedDataset(
+        load_dataset(data, "train", labels_from=labels_from),
+        _train_transform(data, model_config.normalizer, crop),
+        model_config.normalizer,
+        seed=train_config.seed,
+    )
+    result = train(model, dataset, _STEPS[model_config.name], train_config, run, ctx=ctx,
+                   resume=resume, stop_after=stop_after, progress=progress,
+                   desc=model_config.name)
+    return model, result
+
+
+def load_trained(model_config: ModelConfig, path: str | Path) -> nn.Module:
+    """A model of ``model_config``'s architecture with the weights saved at ``path``."""
+    num_classes = NUM_CLASSES + 1 if model_config.name == "deeplab_largefov" else NUM_CLASSES
+    model = create_model(model_config.name, backbone=model_config.backbone,
+                         num_classes=num_classes, **model_config.kwargs)
+    state = load_checkpoint(path)
+    if isinstance(state, dict) and "model" in state and "iteration" in state:
+        state = state["model"]  # a training checkpoint
+    model.load_state_dict(state)
+    return model
+
+
+def make_attention(
+    model: nn.Module,
+    model_config: ModelConfig,
+    data: DataConfig,
+    out_dir: str | Path,
+    *,
+    split: str = "train",
+    scales: Sequence[float] = (1.0,),
+    flip: bool = True,
+    ctx: DistContext | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> StageReport:
+    """Write attention maps (SeeNet: branches ``a``, ``b`` and their max) for a split."""
+    extractor = CAMExtractor(model, scales=scales, flip=flip)
+    return generate_attention(
+        extractor, load_dataset(data, split), out_dir, model_config.normalizer, ctx=ctx,
+        skip_bad=skip_bad, progress=progress,
+    )
+
+
+def make_pseudo_labels(
+    data: DataConfig,
+    attention_dir: str | Path,
+    out_dir: str | Path,
+    *,
+    method: str = "harmonic",
+    fusion_kwargs: dict | None = None,
+    crf: bool = False,
+    ctx: DistContext | None = None,
+    skip_bad: bool = False,
+    progress: bool = True,
+) -> StageReport:
+    """Fuse the stored attention with saliency into proxy label PNGs (optionally CRF)."""
+    return generate_pseudo_labels(
+        load_dataset(data, "train"), attention_dir, out_dir, method=method,
+        fusion_kwargs=fusion_kwargs, refine=crf_refiner() if crf else None, ctx=ctx,
+        skip_bad=skip_bad, progress=progress,
+    )
+
+
+def attention_quality(
+    data: DataConfig, attention_dir: str | Path, branch: str | None = None
+) -> ThresholdCurve:
+    """Pseudo-label mIoU of stored attention on the train split at every background threshold.
+
+    ``branch`` picks a stored branch (``"a"``, ``"b"``, ``"cam"``); ``None`` the fused maps.
+    The curve's best point is tuned on ground truth (an oracle).
+    """
+    curve = CAMThresholdCurve()
+    for sample in load_dataset(data, "train"):
+        stored = load_attention(Path(attention_dir) / f"{sample.name}.npz")
+        maps = stored.fused if branch is None else stored.branches[branch]
+        if sample.label is None:
+            raise ValueError(f"data: sample {sample.name} has no ground truth to score against")
+        curve.update(maps, stored.classes, sample.label)
+    return curve.compute()
+
+
+def label_quality(data: DataConfig, label_dir: str | Path) -> LabelQuality:
+    """mIoU and ignored fraction of proxy labels against the train split's ground truth."""
+    return evaluate_label_dir(load_dataset(data, "train"), label_dir)
+
+
+def evaluate(
+    model: nn.Module,
+    model_config: ModelConfig,
+    data: DataConfig,
+    *,
+    scales: Sequence[float] = (1.0,),
+    flip: bool = False,
+    crf: bool = False,
+    save_dir: str | Path | None = None,
+    ctx: DistContext | None = None,
+    progress: bool = True,
+) -> SegmentationScores:
+    """mIoU of a segmentation network on the validation split (optionally with a dense CRF)."""
+    refine = None
+    if crf:
+        from ..crf import DEEPLAB_V1, dense_crf
+
+        def refine(sample: Sample, probs: np.ndarray) -> np.ndarray:
+            return dense_crf(sample.image, probs, DEEPLAB_V1).argmax(0).astype(np.uint8)
+
+    return evaluate_segmentation(
+        model, load_dataset(data, "val"), model_config.normalizer, scales=scales, flip=flip,
+        refine=refine, save_dir=save_dir, ctx=ctx, progress=progress,
+    )
+
+
+#: The recipes: ``"voc"`` follows the papers; ``"synthetic"`` trains narrow networks from
+#: scratch on a CPU in minutes.
+PRESETS: dict[str, dict[str, Any]] = {
+    "voc": {
+        "classifier": {"backbone": "vgg16", "kwargs": {}},
+        "classifier_train": TrainConfig(iterations=8000, batch_size=10, lr=1e-3),
+        "deeplab": {"backbone": "vgg16", "kwargs": {}},
+        "deeplab_train": TrainConfig(iterations=16000, batch_size=10, lr=1e-3),
+        "attention_scales": (1.0, 0.5, 1.5, 2.0),
+    },
+    "synthetic": {
+        "classifier": {"backbone": "vgg16_narrow_bn", "kwargs": {"init_std": None}},
+        "classifier_train": TrainConfig(
+            iterations=700, batch_size=16, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
+            multipliers=LRMultipliers.uniform(), checkpoint_every=100, log_every=20,
+        ),
+        "deeplab": {"backbone": "vgg16_narrow_bn", "kwargs": {}},
+        "deeplab_train": TrainConfig(
+            iterations=600, batch_size=16, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
+            multipliers=LRMultipliers.uniform(), checkpoint_every=100, log_every=20,
+        ),
+        "attention_scales": (1.0, 0.75, 1.25),
+    },
+}
+
+
+def preset(data: DataConfig) -> dict[str, Any]:
+    """The recipe for ``data``: ``PRESETS["synthetic"]`` or ``PRESETS["voc"]``."""
+    return PRESETS["synthetic" if data.synthetic else "voc"]
+
+
+def with_changes(config: TrainConfig, **changes: Any) -> TrainConfig:
+    """``config`` with the given fields replaced; ``None`` values are ignored."""
+    return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count when asked (CPU runs)."""
+    if threads:
+        torch.set_num_threads(threads)

@@ -1,0 +1,365 @@
+"""An iteration-based training loop: poly-decayed SGD, gradient accumulation, DDP, resume.
+
+One loop trains every ``wsss`` model; what differs is the *step function* that turns a batch
+into a loss (:mod:`wsss.engine.steps`). The loop guarantees:
+
+- **Effective batch.** ``batch_size`` is the global number of images per optimizer step:
+  ``batch_size = micro_batch * world_size * accumulation``. With DDP the gradients of the
+  non-final micro-steps are not synchronised (``no_sync``).
+- **Deterministic data order.** Epoch ``e`` uses :class:`~torch.utils.data.DistributedSampler`
+  with ``seed`` and ``set_epoch(e)`` (also for a single process, with one replica), so the
+  images of every global step are the same whatever the number of processes.
+  Augmentation is seeded per ``(seed, epoch, index)`` by
+  :class:`~wsss.data.loader.AugmentedDataset`, and the loader draws from its own generator,
+  never the global one.
+- **Resume.** Rank 0 writes ``checkpoint.pt`` atomically every ``checkpoint_every`` steps with
+  the model, optimizer, scheduler, iteration and RNG state. ``resume=True`` continues from it
+  (skipping the batches already seen in the current epoch) and reproduces the uninterrupted run.
+- **CUDA.** ``amp="bf16"`` / ``"fp16"`` run the forward under autocast (fp16 with a gradient
+  scaler), ``channels_last=True`` converts model and images. Neither is a default: on CPU bf16
+  is hundreds of times slower than fp32.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import torch
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
+from tqdm.auto import tqdm
+
+from ..io import load_checkpoint, save_checkpoint
+from .distributed import DistContext
+from .optim import LRMultipliers, build_adamw, build_sgd, poly_lr_scheduler
+from .rundir import RunDir, to_jsonable
+
+__all__ = ["StepFn", "TrainConfig", "TrainResult", "train"]
+
+#: ``step(model, batch) -> (loss, logs)``: the loss to backpropagate and floats to log.
+StepFn = Callable[[nn.Module, Mapping[str, Any]], tuple[Tensor, Mapping[str, float]]]
+
+# Fields that may change between an interrupted run and its resumption.
+_RESUMABLE_CHANGES = frozenset({"checkpoint_every", "log_every", "num_workers"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Hyper-parameters of one training run (defaults: DeepLab-LargeFOV, design section 8).
+
+    Attributes
+    ----------
+    iterations
+        Optimizer steps.
+    batch_size
+        Images per optimizer step over all processes (the effective batch).
+    micro_batch
+        Images per forward pass on one process; ``None`` means ``batch_size / world_size``
+        (no accumulation). ``batch_size`` must be a multiple of ``micro_batch * world_size``.
+    optimizer
+        ``"sgd"`` (the papers' recipe, :func:`~wsss.engine.optim.build_sgd`) or ``"adamw"``
+        (:func:`~wsss.engine.optim.build_adamw`, for the CPU demos trained from scratch).
+    lr, momentum, weight_decay, power
+        Optimizer settings (``momentum`` is SGD's) and the poly schedule
+        ``lr * (1 - it / iterations) ** power``.
+    multipliers
+        Per-role learning-rate multipliers (classifier x10, bias x20, ...).
+    seed
+        Seeds the data order, the augmentation and the global RNG (dropout).
+    num_workers
+        DataLoader workers per process.
+    checkpoint_every, log_every
+        In optimizer steps.
+    amp
+        ``"none"``, ``"bf16"`` or ``"fp16"`` (autocast; meant for CUDA).
+    channels_last
+        Use the channels-last memory format (helps convolutions on recent GPUs).
+    """
+
+    iterations: int
+    batch_size: int = 10
+    micro_batch: int | None = None
+    optimizer: Literal["sgd", "adamw"] = "sgd"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    power: float = 0.9
+    multipliers: LRMultipliers = field(default_factory=LRMultipliers)
+    seed: int = 0
+    num_workers: int = 0
+    checkpoint_every: int = 500
+    log_every: int = 10
+    amp: Literal["none", "bf16", "fp16"] = "none"
+    channels_last: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("iterations", "batch_size", "checkpoint_every", "log_every"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if self.micro_batch is not None and (
+            not isinstance(self.micro_batch, int) or self.micro_batch < 1
+        ):
+            raise ValueError(f"micro_batch: expected a positive int, got {self.micro_batch!r}")
+        if self.optimizer not in ("sgd", "adamw"):
+            raise ValueError(f"optimizer: expected 'sgd' or 'adamw', got {self.optimizer!r}")
+        if self.amp not in ("none", "bf16", "fp16"):
+            raise ValueError(f"amp: expected 'none', 'bf16' or 'fp16', got {self.amp!r}")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ValueError(f"lr: expected a positive number, got {self.lr}")
+
+    def accumulation(self, world_size: int) -> tuple[int, int]:
+        """``(micro_batch, accumulation_steps)`` for ``world_size`` processes."""
+        micro = self.micro_batch or self.batch_size // world_size
+        per_step = micro * world_size
+        if micro < 1 or self.batch_size % per_step:
+            raise ValueError(
+                f"batch_size: {self.batch_size} is not a multiple of micro_batch ({micro}) "
+                f"x world size ({world_size})"
+            )
+        return micro, self.batch_size // per_step
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """How a call to :func:`train` ended.
+
+    Attributes
+    ----------
+    iteration
+        Optimizer steps completed (including those of earlier, resumed runs).
+    completed
+        ``iteration == config.iterations``.
+    last_loss
+        The mean loss of the last step (of this process), NaN if no step ran.
+    """
+
+    iteration: int
+    completed: bool
+    last_loss: float
+
+
+def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bool) -> dict:
+    out: dict[str, Any] = {}
+    for key, value in batch.items():
+        if isinstance(value, Tensor):
+            value = value.to(device, non_blocking=True)
+            if channels_last and key == "image" and value.ndim == 4:
+                value = value.contiguous(memory_format=torch.channels_last)
+        out[key] = value
+    return out
+
+
+def _batches(
+    dataset: Dataset,
+    config: TrainConfig,
+    ctx: DistContext,
+    micro: int,
+    start: int,
+) -> Iterator[Mapping[str, Any]]:
+    """Micro-batches from global micro-step ``start`` on, epoch after epoch."""
+    sampler = DistributedSampler(
+        dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed,
+        drop_last=True,
+    )
+    steps_per_epoch = len(sampler) // micro
+    if steps_per_epoch == 0:
+        raise ValueError(
+            f"dataset: {len(dataset)} images are too few for a micro-batch of {micro} "  # type: ignore[arg-type]
+            f"on {ctx.world_size} process(es)"
+        )
+    epoch, skip = divmod(start, steps_per_epoch)
+    while True:
+        sampler.set_epoch(epoch)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        indices = list(sampler)[skip * micro : steps_per_epoch * micro]
+        loader = DataLoader(
+            dataset,
+            batch_size=micro,
+            sampler=indices,
+            num_workers=config.num_workers,
+            drop_last=True,
+            generator=torch.Generator().manual_seed(config.seed + epoch),
+            pin_memory=ctx.device.type == "cuda",
+        )
+        yield from loader
+        epoch, skip = epoch + 1, 0
+
+
+def _check_resumable(saved: Mapping[str, Any], config: TrainConfig) -> None:
+    current = to_jsonable(config)
+    changed = sorted(
+        k for k in set(saved) | set(current)
+        if k not in _RESUMABLE_CHANGES and saved.get(k) != current.get(k)
+    )
+    if changed:
+        raise ValueError(
+            f"resume: the checkpoint was made with a different config ({', '.join(changed)}); "
+            "start a new run directory or restore the old settings"
+        )
+
+
+def train(
+    model: nn.Module,
+    dataset: Dataset,
+    step: StepFn,
+    config: TrainConfig,
+    run: RunDir | None = None,
+    *,
+    ctx: DistContext | None = None,
+    resume: bool = False,
+    stop_after: int | None = None,
+    progress: bool = True,
+    desc: str = "train",
+) -> TrainResult:
+    """Train ``model`` in place with poly SGD; see the module docstring for the guarantees.
+
+    Parameters
+    ----------
+    model
+        A module with ``parameter_groups()`` (every ``wsss`` model has one).
+    dataset
+        Yields dicts of tensors (e.g. :class:`~wsss.data.loader.AugmentedDataset`).
+    step
+        ``step(model, batch) -> (loss, logs)``, see :mod:`wsss.engine.steps`.
+    config
+        The hyper-parameters.
+    run
+        Where rank 0 logs, checkpoints and saves ``model.pt``; ``None`` keeps nothing.
+    ctx
+        The process's place in a torchrun job (:func:`~wsss.engine.distributed.init_distributed`).
+    resume
+        Continue from ``run.checkpoint_path`` if it exists.
+    stop_after
+        Stop (with a checkpoint) once this many steps are done, as an interruption would.
+    progress
+        Show a tqdm bar on rank 0.
+    desc
+        Name of the stage in logs and the progress bar.
+
+    Returns
+    -------
+    TrainResult
+    """
+    ctx = ctx or DistContext()
+    micro, accumulation = config.accumulation(ctx.world_size)
+    model.to(ctx.device)
+    if config.channels_last:
+        model.to(memory_format=torch.channels_last)
+    if config.optimizer == "sgd":
+        optimizer: torch.optim.Optimizer = build_sgd(
+            model, config.lr, momentum=config.momentum, weight_decay=config.weight_decay,
+            multipliers=config.multipliers,
+        )
+    else:
+        optimizer = build_adamw(
+            model, config.lr, weight_decay=config.weight_decay, multipliers=config.multipliers
+        )
+    scheduler = poly_lr_scheduler(optimizer, config.iterations, power=config.power)
+    use_scaler = config.amp == "fp16" and ctx.device.type == "cuda"
+    scaler = torch.amp.GradScaler(ctx.device.type, enabled=use_scaler)
+
+    start = 0
+    torch.manual_seed(config.seed)
+    if resume and run is not None and run.checkpoint_path.exists():
+        state = load_checkpoint(run.checkpoint_path, map_location=ctx.device)
+        _check_resumable(state["config"], config)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        if use_scaler and state.get("scaler"):
+            scaler.load_state_dict(state["scaler"])
+        torch.set_rng_state(state["rng_cpu"])
+        if ctx.device.type == "cuda" and state.get("rng_cuda") is not None:
+            torch.cuda.set_rng_state(state["rng_cuda"], ctx.device)
+        start = int(state["iteration"])
+        if ctx.is_main:
+            run.truncate_metrics(after_iteration=start)
+
+    def save(iteration: int) -> None:
+        if run is None or not ctx.is_main:
+            return
+        save_checkpoint(
+            {
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "scaler": scaler.state_dict() if use_scaler else {},
+                "iteration": iteration,
+                "rng_cpu": torch.get_rng_state(),
+                "rng_cuda": torch.cuda.get_rng_state(ctx.device)
+                if ctx.device.type == "cuda" else None,
+                "config": to_jsonable(config),
+            },
+            run.checkpoint_path,
+        )
+
+    net: nn.Module = model
+    if ctx.distributed:
+        net = DistributedDataParallel(
+            model, device_ids=[ctx.local_rank] if ctx.device.type == "cuda" else None
+        )
+    net.train()
+    autocast = (
+        torch.autocast(ctx.device.type, dtype=torch.bfloat16 if config.amp == "bf16"
+                       else torch.float16)
+        if config.amp != "none" else nullcontext()
+    )
+    batches = _batches(dataset, config, ctx, micro, start * accumulation)
+    bar = tqdm(
+        total=config.iterations, initial=start, desc=desc, disable=not (progress and ctx.is_main),
+        dynamic_ncols=True, leave=False,
+    )
+    last_loss = math.nan
+    iteration = start
+    end = config.iterations if stop_after is None else min(stop_after, config.iterations)
+    try:
+        for iteration in range(start + 1, end + 1):
+            total = 0.0
+            sums: dict[str, float] = {}
+            for k in range(accumulation):
+                batch = _to_device(next(batches), ctx.device, config.channels_last)
+                sync = k == accumulation - 1 or not ctx.distributed
+                with (nullcontext() if sync else net.no_sync()), autocast:  # type: ignore[operator]
+                    loss, logs = step(net, batch)
+                scaler.scale(loss / accumulation).backward()
+                total += float(loss.detach()) / accumulation
+                for key, value in logs.items():
+                    sums[key] = sums.get(key, 0.0) + float(value) / accumulation
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            scheduler.step()
+            last_loss = total
+            if not math.isfinite(total):
+                raise FloatingPointError(
+                    f"{desc}: the loss became {total} at iteration {iteration}; lower the lr"
+                )
+            bar.update(1)
+            bar.set_postfix(loss=f"{total:.4f}")
+            if run is not None and ctx.is_main and (
+                iteration % config.log_every == 0 or iteration == config.iterations
+            ):
+                run.log({"stage": desc, "iteration": iteration, "loss": total,
+                         "lr": optimizer.param_groups[0]["lr"], **sums})
+            if iteration % config.checkpoint_every == 0 or iteration == end:
+                save(iteration)
+    finally:
+        bar.close()
+    done = iteration >= config.iterations
+    if done and run is not None and ctx.is_main:
+        save_checkpoint(model.state_dict(), run.model_path)
+    ctx.barrier()
+    return TrainResult(iteration=iteration, completed=done, last_loss=last_loss)
+
+
+def replace_config(config: TrainConfig, **changes: Any) -> TrainConfig:
+    """A copy of ``config`` with some fields changed (a thin wrapper of dataclasses.replace)."""
+    return dataclasses.replace(config, **changes)
