@@ -294,8 +294,24 @@ def test_vgg16_batch_norm_variant():
     x = torch.rand(4, 3, 32, 32)
     net.train()
     feats = net(x)
-    assert feats.shape == (4, 64, 2, 2) and float(feats.min()) >= 0
+    assert feats.shape == (4, 64, 2, 2) and float(feats.detach().min()) >= 0
     # ReLU comes after the batch norm: conv1_1 -> bn1_1 -> relu equals the first stage.
     with torch.no_grad():
         first = torch.relu(net.bn1_1(net.conv1_1(x)))
     assert float(first.min()) == 0.0 and float((first == 0).float().mean()) > 0.2
+
+
+def test_vgg16_seenet_layout_at_output_stride_8():
+    import pytest
+    import torch
+
+    from wsss.models import VGG16
+
+    net = VGG16("seenet", width=0.125, output_stride=8)
+    assert net(torch.zeros(1, 3, 64, 96)).shape == (1, 64, 8, 12) and net.output_stride == 8
+    assert not hasattr(net, "pool4") and net.conv5_1.dilation == (2, 2)
+    assert VGG16("seenet", width=0.125).conv5_1.dilation == (1, 1)
+    with pytest.raises(ValueError, match="output_stride"):
+        VGG16("largefov", output_stride=16)
+    with pytest.raises(ValueError, match="output_stride"):
+        VGG16("seenet", output_stride=4)

@@ -66,6 +66,10 @@ class VGG16(nn.Module):
     width
         Scales every channel count (``max(1, round(c * width))``); ``1.0`` is the real VGG16,
         :data:`VGG16_NARROW_WIDTH` the narrow CPU variant.
+    output_stride
+        ``"seenet"`` layout only: 16 (the paper) or 8 (pool4 removed, conv5 dilated by 2, as
+        in DeepLab), for small images whose objects would span only a few cells at stride 16
+        (the embedded synthetic dataset).
     batch_norm
         Insert a batch norm ``bn<block>_<index>`` between every convolution and its ReLU. For
         networks trained from scratch (the CPU demos: a plain narrow VGG16 barely trains without
@@ -97,18 +101,28 @@ class VGG16(nn.Module):
     """
 
     def __init__(
-        self, layout: str = "seenet", width: float = 1.0, batch_norm: bool = False
+        self,
+        layout: str = "seenet",
+        width: float = 1.0,
+        batch_norm: bool = False,
+        output_stride: int | None = None,
     ) -> None:
         super().__init__()
         if layout not in VGG_LAYOUTS:
             raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
         self.layout = layout
+        largefov = layout == "largefov"
+        if output_stride not in ((None, 8) if largefov else (None, 8, 16)):
+            raise ValueError(
+                f"output_stride: expected 16 or 8 for 'seenet', 8 for 'largefov', "
+                f"got {output_stride!r}"
+            )
+        stride8 = layout == "seenet" and output_stride == 8
         self.width = float(width)
         self.batch_norm = bool(batch_norm)
-        largefov = layout == "largefov"
         in_channels = 3
         for block, block_channels in enumerate(VGG16_CHANNELS, start=1):
-            dilation = 2 if largefov and block == 5 else 1
+            dilation = 2 if (largefov or stride8) and block == 5 else 1
             for index, channels in enumerate(block_channels, start=1):
                 out_channels = scale_channels(channels, width)
                 conv = nn.Conv2d(in_channels, out_channels, 3, padding=dilation, dilation=dilation)
@@ -119,12 +133,12 @@ class VGG16(nn.Module):
             if largefov:
                 stride = 2 if block <= 3 else 1
                 self.add_module(f"pool{block}", nn.MaxPool2d(3, stride=stride, padding=1))
-            elif block <= 4:
+            elif block <= (3 if stride8 else 4):
                 self.add_module(f"pool{block}", nn.MaxPool2d(2, stride=2))
         if largefov:
             self.add_module("pool5a", nn.AvgPool2d(3, stride=1, padding=1))
         self.out_channels = in_channels
-        self.output_stride = 8 if largefov else 16
+        self.output_stride = 8 if largefov or stride8 else 16
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
