@@ -26,7 +26,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         default=False, help="write predicted label PNGs")
     cli.add_data_args(parser)
     cli.add_model_args(parser)
-    cli.add_runtime_args(parser, "runs/evaluate")
+    cli.add_runtime_args(parser, "runs/evaluate", skip_bad=False)
     return parser.parse_args(argv)
 
 

@@ -48,6 +48,8 @@ def main(argv: list[str] | None = None) -> None:
                                 fusion_kwargs=overrides, crf=args.crf, ctx=ctx,
                                 skip_bad=args.skip_bad, progress=args.progress)
     cli.write_bad_inputs(run, report.failed)
+    print(f"rank {ctx.rank}: wrote {len(report.written)}, skipped {len(report.skipped)} "
+          f"existing, {len(report.failed)} bad; labels in {run.path}")
     ctx.barrier()
     if ctx.is_main and (args.score if args.score is not None else data.synthetic):
         quality = label_quality(data, run.path)

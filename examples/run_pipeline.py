@@ -120,8 +120,10 @@ def main(argv: list[str] | None = None) -> dict:
     scales = recipe["attention_scales"]
     with timer("attention"):
         for model, cfg, name in ((seenet, seenet_cfg, "seenet"), (cam, cam_cfg, "cam")):
-            make_attention(model, cfg, data, root / f"attention_{name}", scales=scales,
-                           flip=True, ctx=ctx, progress=args.progress)
+            done = make_attention(model, cfg, data, root / f"attention_{name}",
+                                    scales=scales, flip=True, ctx=ctx, skip_bad=args.skip_bad,
+                                    progress=args.progress)
+            cli.write_bad_inputs(RunDir(root / f"attention_{name}"), done.failed)
     with timer("score attention"):
         curves = {
             "plain CAM": attention_quality(data, root / "attention_cam"),
@@ -129,8 +131,10 @@ def main(argv: list[str] | None = None) -> dict:
             "SeeNet max(S_A, S_B)": attention_quality(data, root / "attention_seenet"),
         }
     with timer("pseudo labels"):
-        make_pseudo_labels(data, root / "attention_seenet", root / "pseudo_labels",
-                           crf=args.crf, ctx=ctx, progress=args.progress)
+        done = make_pseudo_labels(data, root / "attention_seenet", root / "pseudo_labels",
+                                    crf=args.crf, ctx=ctx, skip_bad=args.skip_bad,
+                                    progress=args.progress)
+        cli.write_bad_inputs(RunDir(root / "pseudo_labels"), done.failed)
         proxy = label_quality(data, root / "pseudo_labels")
     deeplab_proxy = trained(deeplab_cfg, "deeplab_proxy", seg_train,
                             labels_from=root / "pseudo_labels")

@@ -27,7 +27,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     cli.add_data_args(parser)
     cli.add_model_args(parser)
     cli.add_train_args(parser)
-    cli.add_runtime_args(parser, "runs/train_deeplab")
+    cli.add_runtime_args(parser, "runs/train_deeplab", skip_bad=False)
     return parser.parse_args(argv)
 
 

@@ -22,7 +22,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     cli.add_data_args(parser)
     cli.add_model_args(parser)
     cli.add_train_args(parser)
-    cli.add_runtime_args(parser, "runs/train_seenet")
+    cli.add_runtime_args(parser, "runs/train_seenet", skip_bad=False)
     return parser.parse_args(argv)
 
 

@@ -97,7 +97,7 @@ def check_labels(
         if labels.numel() and not bool(((labels == 0) | (labels == 1)).all()):
             raise ValueError(f"{name}: multi-hot labels must contain only 0 and 1")
         present = labels != 0
-    if not allow_empty and present.numel():
+    if not allow_empty and present.shape[0]:  # also when C == 0: then no sample has a class
         empty = (~present.any(dim=1)).nonzero().flatten()
         if empty.numel():
             raise ValueError(

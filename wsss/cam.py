@@ -197,7 +197,7 @@ class CAMExtractor:
         ``"bilinear"`` (default) or ``"bicubic"`` (the released SeeNet code) for the upsampling.
     amp_dtype
         If set (e.g. ``torch.bfloat16`` on CUDA), run the forward passes under
-        :func:`torch.autocast`; maps are fused in float32. Leave ``None`` on CPU, where bf16 is
+        :class:`torch.autocast`; maps are fused in float32. Leave ``None`` on CPU, where bf16 is
         slow.
     eps
         Added to normalisation denominators.
@@ -351,10 +351,16 @@ class CAMExtractor:
         """
         check_float_tensor("images", images, 4)
         n, _, height, width = images.shape
+        if n == 0 or height == 0 or width == 0:
+            raise ValueError(
+                f"images: expected a non-empty batch (N, 3, H, W), got shape {tuple(images.shape)}"
+            )
         present = check_labels("labels", labels, n, None)
         params = next(self.model.parameters(), None)
         device = params.device if params is not None else images.device
-        images = images.to(device)
+        # the model's own precision (autocast, when asked for, picks the compute dtype itself)
+        dtype = params.dtype if params is not None and params.is_floating_point() else None
+        images = images.to(device, dtype if self.amp_dtype is None else None)
         present = present.to(device)
         wanted = present.any(dim=0).nonzero().flatten()  # classes some image asks for
         accumulated: dict[str, Tensor] = {}

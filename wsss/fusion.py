@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, TypeVar
 
@@ -45,12 +47,15 @@ def harmonic_mean(a: ArrayT, b: ArrayT, *, eps: float = 1e-5) -> ArrayT:
         Arrays or tensors of broadcastable shapes with non-negative values (both numpy or both
         torch).
     eps
-        Keeps ``0 / 0`` at 0.
+        A non-negative number added to the denominator. ``0 / 0`` gives 0 whatever ``eps``.
 
     Returns
     -------
     numpy.ndarray or Tensor
-        The broadcast shape, same library as the inputs.
+        The broadcast shape, same library as the inputs, in their promoted dtype (at least
+        float32 while computing, so that half-precision inputs cannot overflow). It is computed
+        as ``m * 2xy / (x + y + eps / m)`` with ``m = max(a, b)``, ``x = a / m``, ``y = b / m``,
+        which never overflows: the result lies in ``[0, max(a, b)]``.
 
     Examples
     --------
@@ -59,6 +64,7 @@ def harmonic_mean(a: ArrayT, b: ArrayT, *, eps: float = 1e-5) -> ArrayT:
     """
     if isinstance(a, Tensor) != isinstance(b, Tensor):
         raise TypeError("a, b: pass both as numpy arrays or both as torch tensors")
+    shapes = []
     for name, value in (("a", a), ("b", b)):
         t = as_tensor(name, value)
         if not t.is_floating_point():
@@ -67,7 +73,30 @@ def harmonic_mean(a: ArrayT, b: ArrayT, *, eps: float = 1e-5) -> ArrayT:
             raise ValueError(f"{name}: contains NaN or infinite values")
         if t.numel() and bool((t < 0).any()):
             raise ValueError(f"{name}: values must be non-negative")
-    return 2 * a * b / (a + b + eps)
+        shapes.append(tuple(t.shape))
+    try:
+        torch.broadcast_shapes(*shapes)
+    except RuntimeError:
+        raise ValueError(f"a, b: shapes {shapes[0]} and {shapes[1]} do not broadcast") from None
+    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
+        raise TypeError(f"eps: expected a float, got {type(eps).__name__}")
+    if not (math.isfinite(eps) and eps >= 0):
+        raise ValueError(f"eps: expected a finite non-negative number, got {eps!r}")
+    if isinstance(a, Tensor):
+        dtype = torch.promote_types(a.dtype, b.dtype)
+        work = torch.promote_types(dtype, torch.float32)
+        x, y = a.to(work), b.to(work)
+        m = torch.maximum(x, y)
+        scale = torch.where(m > 0, m, torch.ones((), dtype=work, device=m.device))
+        x, y = x / scale, y / scale  # max(x, y) = 1 where m > 0: the denominator is >= 1
+        return (2 * x * y / (x + y + eps / scale).clamp_min(1) * m).to(dtype)
+    dtype = np.result_type(a, b)
+    work = np.promote_types(dtype, np.float32)
+    x, y = np.asarray(a, dtype=work), np.asarray(b, dtype=work)
+    m = np.maximum(x, y)
+    scale = np.where(m > 0, m, 1).astype(work)
+    x, y = x / scale, y / scale
+    return (2 * x * y / np.maximum(x + y + eps / scale, 1) * m).astype(dtype)
 
 
 @dataclass(frozen=True)
@@ -141,28 +170,70 @@ class _Preset(enum.Enum):
 PRESET = _Preset.VALUE
 
 
-def _fuse_one(att: Tensor, sal: Tensor, class_ids: Tensor, rule: FusionRule, eps: float) -> Tensor:
-    """Label map ``(H, W)`` uint8 from the attention ``(k, H, W)`` of the image's ``k`` classes."""
+def _check_unit_range(name: str, x: Tensor) -> None:
+    """Raise unless every value of ``x`` is finite and in [0, 1] (one pass when it is)."""
+    if not x.numel():
+        return
+    lo, hi = torch.aminmax(x)  # NaN propagates into both, so one comparison catches it
+    if bool(lo >= 0) and bool(hi <= 1):
+        return
+    if not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains NaN or infinite values")
+    check_probability(name, x)
+
+
+def _is(compare: Callable[..., Tensor], x: Tensor, y: Tensor | float) -> Tensor:
+    """``compare(x, y)`` as 0.0 / 1.0 in ``x``'s dtype.
+
+    On CPU a comparison that writes floats runs several times faster than one that writes
+    bools, and the label arithmetic below stays in float (``lerp`` with weights 0 / 1 is exact).
+    """
+    return compare(x, y, out=torch.empty_like(x))
+
+
+def _fuse_one(
+    att: Tensor, sal: Tensor, class_ids: list[int], rule: FusionRule, eps: float
+) -> Tensor:
+    """Label map ``(H, W)`` uint8 from the attention ``(k, H, W)`` of the image's ``k`` classes.
+
+    The argmax over ``[Q_0, Q_c...]`` is a running maximum over the ``k`` planes (strictly
+    greater wins, so ties go to the earlier score, as ``argmax`` does): a reduction over the
+    leading dimension of a ``(k + 1, H, W)`` stack is many times slower on CPU.
+    """
     if rule.attention_floor > 0:
-        att = torch.where(att >= rule.attention_floor, att, torch.zeros((), dtype=att.dtype))
-    fg = 2 * att * sal / (att + sal + eps) if rule.foreground == "harmonic" else att
-    scores = torch.cat([(1 - sal)[None], fg])
-    lookup = torch.cat([class_ids.new_zeros(1), class_ids + 1]).to(torch.uint8)
-    label = lookup[scores.argmax(dim=0)]
-    ignore = torch.zeros_like(label, dtype=torch.bool)
-    if rule.conflict_threshold is not None and att.shape[0] > 1:
-        ignore |= (att > rule.conflict_threshold).sum(dim=0) >= 2
-    background = label == 0
+        att = att * _is(torch.ge, att, rule.attention_floor)
+    best = 1 - sal
+    label = torch.zeros_like(sal)  # float label values, exact small integers
+    for j, class_id in enumerate(class_ids):
+        if rule.foreground == "harmonic":  # 2 * att * sal / (att + sal + eps), op for op
+            score = att[j] * 2
+            score.mul_(sal).div_((att[j] + sal).add_(eps))
+        else:
+            score = att[j]
+        label.lerp_(label.new_tensor(class_id + 1.0), _is(torch.gt, score, best))
+        if j + 1 < len(class_ids):
+            torch.maximum(best, score, out=best)
+    ignore = torch.zeros_like(sal)
+    if rule.conflict_threshold is not None and len(class_ids) > 1:
+        confident = sum(_is(torch.gt, att[j], rule.conflict_threshold) for j in range(len(att)))
+        ignore = _is(torch.ge, confident, 2.0)
+    background = _is(torch.eq, label, 0.0)
     if rule.background_threshold is not None:
-        ignore |= background & (sal >= rule.background_threshold)
+        torch.maximum(ignore, background * _is(torch.ge, sal, rule.background_threshold),
+                      out=ignore)
     if rule.background_attention_threshold is not None:
-        ignore |= background & (att.amax(dim=0) > rule.background_attention_threshold)
-    label[ignore] = IGNORE_INDEX
+        strongest = att[0].clone()
+        for plane in att[1:]:
+            torch.maximum(strongest, plane, out=strongest)
+        threshold = rule.background_attention_threshold
+        torch.maximum(ignore, background * _is(torch.gt, strongest, threshold), out=ignore)
+    label.lerp_(label.new_tensor(float(IGNORE_INDEX)), ignore)
+    out = label.to(torch.uint8)
     if rule.min_foreground > 0:
-        foreground = int(((label > 0) & (label != IGNORE_INDEX)).sum())
-        if foreground < rule.min_foreground * label.numel():
-            label.fill_(IGNORE_INDEX)
-    return label
+        foreground = int(((out > 0) & (out != IGNORE_INDEX)).sum())
+        if foreground < rule.min_foreground * out.numel():
+            out.fill_(IGNORE_INDEX)
+    return out
 
 
 def fuse_saliency(
@@ -232,8 +303,8 @@ def fuse_saliency(
         FUSION_PRESETS[method], **{k: v for k, v in overrides.items() if v is not PRESET}
     )
     as_numpy = isinstance(attention, np.ndarray)
-    att = check_float_tensor("attention", as_tensor("attention", attention), (3, 4))
-    sal = check_float_tensor("saliency", as_tensor("saliency", saliency), (2, 3))
+    att = check_float_tensor("attention", as_tensor("attention", attention), (3, 4), finite=False)
+    sal = check_float_tensor("saliency", as_tensor("saliency", saliency), (2, 3), finite=False)
     single = att.ndim == 3
     if sal.ndim != att.ndim - 1:
         want = "(H, W)" if single else "(N, H, W)"
@@ -245,8 +316,7 @@ def fuse_saliency(
             f"saliency: shape {tuple(sal.shape)[single:]} does not match attention's "
             f"{(att.shape[0], *att.shape[2:])[single:]}"
         )
-    check_probability("attention", att)
-    check_probability("saliency", sal)
+    _check_unit_range("saliency", sal)
     lab = as_tensor("labels", labels)
     if single:
         if lab.ndim != 1:
@@ -256,8 +326,11 @@ def fuse_saliency(
     sal = sal.to(device=att.device, dtype=att.dtype)
     out = torch.empty((att.shape[0], *att.shape[2:]), dtype=torch.uint8, device=att.device)
     for n in range(att.shape[0]):
-        class_ids = present[n].nonzero().flatten().to(att.device)
-        out[n] = _fuse_one(att[n, class_ids], sal[n], class_ids, rule, eps)
+        wanted = present[n].nonzero().flatten().to(att.device)
+        image_att = att[n].index_select(0, wanted)  # only the image's classes are read
+        class_ids = wanted.tolist()
+        _check_unit_range("attention", image_att)
+        out[n] = _fuse_one(image_att, sal[n], class_ids, rule, eps)
     if single:
         out = out[0]
     return out.cpu().numpy() if as_numpy else out

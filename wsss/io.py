@@ -13,7 +13,6 @@ import contextlib
 import os
 import pickle
 import tempfile
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -101,11 +100,34 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device | None = "c
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
+        details = _unpickler_details(exc)
+        if any(word in details.lower() for word in _REFUSAL_WORDS):  # names code: refused
+            raise CheckpointError(
+                f"{path}: refused to load: the checkpoint's pickle asks for objects outside the "
+                f"weights-only allow-list (it could run code). Details: {details}"
+            ) from exc
         raise CheckpointError(
-            f"{path}: refused to load: the checkpoint's pickle asks for objects outside the "
-            f"weights-only allow-list (it could run code). Details: {str(exc).splitlines()[0]}"
+            f"{path}: cannot read the checkpoint: the file is truncated or corrupt, or not a "
+            f"weights-only checkpoint (unreadable pickle: {details})"
         ) from exc
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+    except MemoryError:
+        raise
+    except Exception as exc:  # a damaged file fails deep inside torch in many ways
+        reason = f"{type(exc).__name__}: {exc}"
         raise CheckpointError(
-            f"{path}: cannot read the checkpoint: the file is truncated or corrupt ({exc})"
+            f"{path}: cannot read the checkpoint: the file is truncated or corrupt ({reason})"
         ) from exc
+
+
+#: Words of torch's weights-only errors that mean "this pickle asks for code", not "damaged".
+_REFUSAL_WORDS = ("global", "class", "reduce", "build", "allow")
+
+
+def _unpickler_details(exc: pickle.UnpicklingError) -> str:
+    """The useful line of torch's weights-only error (it wraps it in a long explanation)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    for i, line in enumerate(lines):
+        if "WeightsUnpickler error:" in line:
+            rest = line.split("WeightsUnpickler error:", 1)[1].strip()
+            return rest or (lines[i + 1] if i + 1 < len(lines) else "")
+    return lines[0] if lines else type(exc).__name__

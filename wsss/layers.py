@@ -38,6 +38,11 @@ def _mask_like(name: str, mask: Tensor, x: Tensor) -> Tensor:
     if not bool(torch.isfinite(mask).all()):
         raise ValueError(f"{name}: contains NaN or infinite values")
     if mask.shape[-2:] != x.shape[-2:]:
+        if 0 in mask.shape[-2:] or 0 in x.shape[-2:]:
+            raise ValueError(
+                f"{name}: spatial size {tuple(mask.shape[-2:])} cannot be resized to x's "
+                f"{tuple(x.shape[-2:])}"
+            )
         mask = F.interpolate(mask, size=x.shape[-2:], mode="nearest")
     return mask
 
@@ -242,6 +247,37 @@ class SelfErasingHead(nn.Module):
         present[torch.arange(logits.shape[0], device=logits.device), logits.argmax(1)] = True
         return present
 
+    def _check_features(self, features: Tensor) -> None:
+        """``features`` must fit the first convolution (channels, dtype) and not be empty."""
+        check_float_tensor("features", features, 4)
+        first = self.branch_a[0]
+        if features.shape[1] != first.in_channels or 0 in features.shape[2:]:
+            raise ValueError(
+                f"features: expected shape (N, {first.in_channels}, h, w) with h, w >= 1, got "
+                f"{tuple(features.shape)}"
+            )
+        if features.dtype != first.weight.dtype and not torch.is_autocast_enabled(
+            features.device.type
+        ):
+            raise TypeError(
+                f"features: dtype {features.dtype} differs from the head's weights "
+                f"({first.weight.dtype}); convert the features or the head"
+            )
+
+    def _attend(self, features: Tensor, labels: Tensor | None) -> tuple[Tensor, Tensor, Tensor]:
+        """S_A's maps ``Z_A``, its logits and the ternary mask built from them."""
+        self._check_features(features)
+        maps_a = self.branch_a(features)
+        logits_a = maps_a.mean(dim=(2, 3))
+        if labels is None:
+            present = self.predicted_classes(logits_a.detach())
+        else:
+            present = check_labels("labels", labels, features.shape[0], self.num_classes)
+        mask = ternary_mask(
+            maps_a.detach(), present, delta_h=self.delta_h, delta_l=self.delta_l
+        ).to(features.dtype)
+        return maps_a, logits_a, mask
+
     def forward(self, features: Tensor, labels: Tensor | None = None) -> SeeNetOutput:
         """Run S_A, build the ternary mask, run S_B and S_C.
 
@@ -254,16 +290,7 @@ class SelfErasingHead(nn.Module):
             training, the classes the caller asks for at inference. ``None`` uses the classes
             S_A predicts (see :meth:`predicted_classes`).
         """
-        check_float_tensor("features", features, 4)
-        maps_a = self.branch_a(features)
-        logits_a = maps_a.mean(dim=(2, 3))
-        if labels is None:
-            present = self.predicted_classes(logits_a.detach())
-        else:
-            present = check_labels("labels", labels, features.shape[0], self.num_classes)
-        mask = ternary_mask(
-            maps_a.detach(), present, delta_h=self.delta_h, delta_l=self.delta_l
-        ).to(features.dtype)
+        maps_a, logits_a, mask = self._attend(features, labels)
         erased = conditional_relu(features, mask)
         background = features * (mask == -1).unsqueeze(1).to(features.dtype)
         if self.branch_c is self.branch_b:
@@ -278,3 +305,22 @@ class SelfErasingHead(nn.Module):
             maps_b=maps_b,
             mask=mask,
         )
+
+    def class_maps(self, features: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+        """Raw class maps of S_A and S_B, ``{"a": Z_A, "b": Z_B}``, without running S_C.
+
+        The same ``Z_A`` and ``Z_B`` as :meth:`forward` (arguments alike), for what attention
+        maps need at inference (design, section 6): S_C only serves the training loss, and
+        skipping it saves a third of the head's cost.
+
+        Examples
+        --------
+        >>> _ = torch.manual_seed(0)
+        >>> head = SelfErasingHead(8, num_classes=3, hidden_channels=4).eval()
+        >>> f, y = torch.rand(2, 8, 5, 5), torch.tensor([[1, 0, 0], [0, 1, 1]])
+        >>> maps = head.class_maps(f, y)
+        >>> sorted(maps), bool(torch.allclose(maps["b"], head(f, y).maps_b, atol=1e-6))
+        (['a', 'b'], True)
+        """
+        maps_a, _, mask = self._attend(features, labels)
+        return {"a": maps_a, "b": self.branch_b(conditional_relu(features, mask))}

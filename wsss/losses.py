@@ -34,7 +34,9 @@ class SeeNetLossTerms:
 
 
 def _soft_margin(logits: Tensor, target: Tensor) -> Tensor:
-    # Sigmoid cross-entropy averaged over classes, then over the batch (multi-label soft margin).
+    # Sigmoid cross-entropy averaged over classes, then over the batch (multi-label soft margin),
+    # in the logits' own dtype (the three branches may differ, e.g. half and float).
+    target = target.to(dtype=logits.dtype, device=logits.device)
     return F.binary_cross_entropy_with_logits(logits, target)
 
 
@@ -71,6 +73,18 @@ def seenet_loss(output: SeeNetOutput, labels: Tensor) -> SeeNetLossTerms:
     if not isinstance(output, SeeNetOutput):
         raise TypeError(f"output: expected a SeeNetOutput, got {type(output).__name__}")
     logits = check_float_tensor("output.logits_a", output.logits_a, 2)
+    if logits.numel() == 0:  # a mean over nothing is NaN
+        raise ValueError(
+            f"output.logits_a: expected at least one sample and one class, got shape "
+            f"{tuple(logits.shape)}"
+        )
+    for name in ("logits_b", "logits_c"):
+        other = check_float_tensor(f"output.{name}", getattr(output, name), 2)
+        if other.shape != logits.shape:
+            raise ValueError(
+                f"output.{name}: shape {tuple(other.shape)} differs from output.logits_a's "
+                f"{tuple(logits.shape)}"
+            )
     present = check_labels("labels", labels, logits.shape[0], logits.shape[1], allow_empty=True)
     target = present.to(dtype=logits.dtype, device=logits.device)
     a = _soft_margin(output.logits_a, target)

@@ -67,6 +67,8 @@ def normalize_class_maps(
     """
     check_float_tensor("cams", cams, 4)
     n, c = cams.shape[:2]
+    if 0 in cams.shape[2:]:
+        raise ValueError(f"cams: expected h, w >= 1, got shape {tuple(cams.shape)}")
     p = cams.detach().clamp_min(0)
     flat = p.flatten(2)
     lo = flat.amin(dim=2, keepdim=True)

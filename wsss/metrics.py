@@ -54,7 +54,10 @@ ORACLE_NOTE = "tuned on ground truth: an oracle, not a test score"
 
 def _to_numpy(name: str, x: object) -> np.ndarray:
     if isinstance(x, torch.Tensor):
-        return x.detach().cpu().numpy()
+        try:
+            return x.detach().cpu().numpy()
+        except TypeError:  # bfloat16 and other dtypes numpy lacks
+            raise TypeError(f"{name}: unsupported dtype {x.dtype}") from None
     if isinstance(x, np.ndarray):
         return x
     raise TypeError(f"{name}: expected a numpy.ndarray or torch.Tensor, got {type(x).__name__}")
@@ -383,6 +386,14 @@ class ConfusionMatrix:
         return SegmentationScores.from_matrix(self._matrix, self.class_names)
 
 
+def _as_list(name: str, arrays: object) -> list:
+    if isinstance(arrays, (str, bytes)) or not isinstance(arrays, Iterable):
+        raise TypeError(
+            f"{name}: expected an array or a sequence of arrays, got {type(arrays).__name__}"
+        )
+    return list(arrays)
+
+
 def mean_iou(
     predictions: ArrayLike | Iterable[ArrayLike],
     targets: ArrayLike | Iterable[ArrayLike],
@@ -416,7 +427,7 @@ def mean_iou(
     ):
         cm.update(predictions, targets)  # type: ignore[arg-type]
     else:
-        preds, tgts = list(predictions), list(targets)
+        preds, tgts = _as_list("predictions", predictions), _as_list("targets", targets)
         if len(preds) != len(tgts):
             raise ValueError(f"predictions: {len(preds)} arrays but {len(tgts)} targets")
         for p, t in zip(preds, tgts):

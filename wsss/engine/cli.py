@@ -94,15 +94,24 @@ def train_config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
     )
 
 
-def add_runtime_args(parser: argparse.ArgumentParser, run_dir: str) -> None:
+def add_runtime_args(
+    parser: argparse.ArgumentParser, run_dir: str, *, skip_bad: bool = True
+) -> None:
+    """Run-directory, resume, progress and device flags.
+
+    ``skip_bad=False`` leaves out ``--skip-bad`` for scripts that cannot skip a bad input
+    (training, evaluation): there the flag would be a silent no-op, so it is refused instead.
+    """
     g = parser.add_argument_group("run")
     g.add_argument("--run-dir", default=run_dir, help="where outputs, config and logs go")
     g.add_argument("--resume", action=argparse.BooleanOptionalAction, default=False,
                    help="continue an interrupted run from its checkpoint")
     g.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True,
                    help="show progress bars")
-    g.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=False,
-                   help="skip unreadable inputs (listed in bad_inputs.json) instead of failing")
+    if skip_bad:
+        g.add_argument("--skip-bad", action=argparse.BooleanOptionalAction, default=False,
+                       help="skip unreadable inputs (listed in bad_inputs.json) instead of "
+                            "failing")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     g.add_argument("--threads", type=int, help="torch CPU threads")
 

@@ -36,8 +36,10 @@ from ..metrics import ConfusionMatrix, SegmentationScores
 from .distributed import DistContext, shard
 
 __all__ = [
+    "LabelQuality",
     "StageReport",
     "StoredAttention",
+    "crf_refiner",
     "evaluate_label_dir",
     "evaluate_segmentation",
     "generate_attention",

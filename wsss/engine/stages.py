@@ -63,15 +63,21 @@ from .steps import classifier_step, seenet_step, segmentation_step
 from .trainer import TrainConfig, TrainResult, train
 
 __all__ = [
+    "PRESETS",
     "DataConfig",
     "ModelConfig",
     "attention_quality",
     "build_model",
     "evaluate",
+    "label_quality",
     "load_dataset",
+    "load_trained",
     "make_attention",
     "make_pseudo_labels",
+    "preset",
+    "set_threads",
     "train_model",
+    "with_changes",
 ]
 
 
@@ -210,6 +216,7 @@ def train_model(
     if model_config.name not in _STEPS:
         raise ValueError(f"model_config.name: expected one of {sorted(_STEPS)}")
     num_classes = NUM_CLASSES + 1 if model_config.name == "deeplab_largefov" else NUM_CLASSES
+    torch.manual_seed(train_config.seed)  # the initial weights, so that runs are reproducible
     model = build_model(model_config, num_classes)
     dataset = AugmentedDataset(
         load_dataset(data, "train", labels_from=labels_from),

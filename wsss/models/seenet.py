@@ -71,10 +71,11 @@ class SeeNet(nn.Module):
         """Raw class maps of S_A and S_B: ``{"a": (N, C, h, w), "b": (N, C, h, w)}``.
 
         ``labels`` are the classes S_B's erasing mask is built from (``None``: S_A's
-        predictions). No ReLU, no normalisation, feature resolution.
+        predictions). No ReLU, no normalisation, feature resolution. Branch S_C, which only
+        serves the training loss, is not run (:meth:`wsss.SelfErasingHead.class_maps`).
         """
-        out = self(images, labels)
-        return {"a": out.maps_a, "b": out.maps_b}
+        check_float_tensor("images", images, 4, finite=False)
+        return self.head.class_maps(self.backbone(images), labels)
 
     def classifiers(self) -> list[nn.Conv2d]:
         """The final 1x1 convolution of each distinct branch (S_C's is S_B's when shared)."""
