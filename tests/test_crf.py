@@ -226,3 +226,13 @@ def test_refine_many_rejects_bad_arguments(densecrf):
         refine_many([], params={"iterations": 1})
     with pytest.raises(ValueError, match=r"^start_method"):
         refine_many([], start_method="threads")
+
+
+def test_dense_crf_accepts_a_read_only_image():
+    pytest.importorskip("pydensecrf.densecrf")
+    image = np.zeros((6, 8, 3), np.uint8)
+    image[:, 4:] = 200
+    image.setflags(write=False)  # as np.asarray(PIL.Image) gives
+    probs = np.full((2, 6, 8), 0.5, np.float32)
+    out = dense_crf(image, probs, DEEPLAB_V1)
+    np.testing.assert_allclose(out.sum(0), 1.0, atol=1e-5)

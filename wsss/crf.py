@@ -222,7 +222,8 @@ def dense_crf(
     crf.addPairwiseBilateral(
         sxy=params.bilateral_sxy,
         srgb=params.bilateral_srgb,
-        rgbim=np.ascontiguousarray(image),
+        # pydensecrf needs a writable buffer: np.asarray(PIL image) is read-only
+        rgbim=np.array(image, dtype=np.uint8, order="C", copy=True),
         compat=params.bilateral_compat,
     )
     marginals = np.asarray(crf.inference(params.iterations), dtype=np.float32)
