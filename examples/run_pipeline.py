@@ -24,7 +24,7 @@ import torch
 from wsss.data.images import read_label
 from wsss.data.transforms import to_tensor
 from wsss.engine import cli
-from wsss.engine.distributed import DistContext
+from wsss.engine.distributed import init_distributed
 from wsss.engine.labelling import load_attention, predict_segmentation
 from wsss.engine.rundir import RunDir
 from wsss.engine.stages import (
@@ -89,9 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
     run = RunDir(root)
     data = cli.data_config(args)
     recipe = preset(data)
-    ctx = DistContext(device=torch.device(
-        "cuda" if (args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available()))
-        else "cpu"))
+    ctx = init_distributed(cli.device_arg(args))  # a single process: picks the device
     common = {"batch_size": args.batch_size, "micro_batch": args.micro_batch}
     cls_train = with_changes(recipe["classifier_train"], iterations=args.classifier_iterations,
                              **common)

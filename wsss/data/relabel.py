@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wsss.data.images import read_label, stem_path
-from wsss.data.sample import Sample
+from wsss.data.sample import Sample, sample_names
 
 __all__ = ["WithLabels"]
 
@@ -42,9 +42,7 @@ class WithLabels(Sequence[Sample]):
     def __init__(self, dataset: Sequence[Sample], label_dir: str | os.PathLike) -> None:
         self.dataset = dataset
         self.label_dir = Path(label_dir)
-        self.names: list[str] = (
-            list(dataset.names) if hasattr(dataset, "names") else [s.name for s in dataset]
-        )
+        self.names: list[str] = sample_names(dataset)
 
     def __len__(self) -> int:
         return len(self.dataset)

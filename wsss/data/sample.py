@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NUM_CLASSES", "VOC_CLASSES", "Sample"]
+__all__ = ["NUM_CLASSES", "VOC_CLASSES", "Sample", "sample_names"]
 
 #: The 20 PASCAL VOC foreground classes, in label order (label ``c + 1`` is ``VOC_CLASSES[c]``).
 VOC_CLASSES: tuple[str, ...] = (
@@ -43,3 +44,15 @@ class Sample:
     classes: np.ndarray
     label: np.ndarray | None = None
     saliency: np.ndarray | None = None
+
+
+def sample_names(dataset: Sequence[Sample]) -> list[str]:
+    """The image names of ``dataset``: its ``names`` attribute, else each sample's ``name``.
+
+    Examples
+    --------
+    >>> sample_names([Sample("a", np.zeros((1, 1, 3), np.uint8), np.zeros(20, np.float32))])
+    ['a']
+    """
+    names = getattr(dataset, "names", None)
+    return list(names) if names is not None else [s.name for s in dataset]

@@ -8,11 +8,10 @@ synthetic dataset.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
-from .rundir import RunDir, to_jsonable
+from .rundir import RunDir
 from .stages import DataConfig, ModelConfig, preset, with_changes
 from .trainer import TrainConfig
 
@@ -133,9 +132,6 @@ def write_bad_inputs(run: RunDir, failed: Any) -> None:
 def device_arg(args: argparse.Namespace) -> str | None:
     return None if args.device == "auto" else args.device
 
-
-def dump(obj: Any) -> str:
-    return json.dumps(to_jsonable(obj), indent=2, sort_keys=True)
 
 
 def resolve(path: str | Path) -> Path:

@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..cam import CAMExtractor, evaluating
 from ..data.images import read_label, write_label
-from ..data.sample import NUM_CLASSES, Sample
+from ..data.sample import NUM_CLASSES, Sample, sample_names
 from ..data.transforms import Normalizer, to_tensor
 from ..fusion import IGNORE_INDEX, fuse_saliency
 from ..io import atomic_write
@@ -194,10 +194,11 @@ def generate_attention(
     ctx = ctx or DistContext()
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = list(dataset.names) if hasattr(dataset, "names") else [s.name for s in dataset]
+    names = sample_names(dataset)
     mine = shard(range(len(names)), ctx)
     todo = [i for i in mine if not (out_dir / f"{names[i]}.npz").exists()]
-    skipped = tuple(names[i] for i in mine if i not in set(todo))
+    pending = set(todo)
+    skipped = tuple(names[i] for i in mine if i not in pending)
     written: list[str] = []
     failed: list[tuple[str, str]] = []
     bar = tqdm(total=len(todo), desc="attention", disable=not progress, leave=False)
@@ -248,11 +249,11 @@ def generate_pseudo_labels(
     ctx = ctx or DistContext()
     attention_dir, out_dir = Path(attention_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    names = list(dataset.names) if hasattr(dataset, "names") else [s.name for s in dataset]
+    names = sample_names(dataset)
     mine = shard(range(len(names)), ctx)
     todo = [i for i in mine if not (out_dir / f"{names[i]}.png").exists()]
-    done = set(todo)
-    skipped = tuple(names[i] for i in mine if i not in done)
+    pending = set(todo)
+    skipped = tuple(names[i] for i in mine if i not in pending)
     written: list[str] = []
     failed: list[tuple[str, str]] = []
     for sample in tqdm(_load_samples(dataset, todo, skip_bad, failed, names), total=len(todo),
@@ -373,7 +374,7 @@ def evaluate_segmentation(
     ctx = ctx or DistContext()
     device = next(model.parameters()).device
     matrix = ConfusionMatrix(num_classes=num_classes)
-    names = list(dataset.names) if hasattr(dataset, "names") else [s.name for s in dataset]
+    names = sample_names(dataset)
     mine = shard(range(len(names)), ctx)
     samples = (dataset[i] for i in mine)
     bar = tqdm(total=len(mine), desc="evaluate", disable=not progress, leave=False)

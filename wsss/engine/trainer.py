@@ -22,7 +22,6 @@ into a loss (:mod:`wsss.engine.steps`). The loop guarantees:
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
@@ -359,7 +358,3 @@ def train(
     ctx.barrier()
     return TrainResult(iteration=iteration, completed=done, last_loss=last_loss)
 
-
-def replace_config(config: TrainConfig, **changes: Any) -> TrainConfig:
-    """A copy of ``config`` with some fields changed (a thin wrapper of dataclasses.replace)."""
-    return dataclasses.replace(config, **changes)
