@@ -85,10 +85,23 @@ class AttentionMaps:
     Attributes
     ----------
     fused
-        ``(N, C, H, W)`` in [0, 1]: the maximum over the selected branches; zero for classes
-        that were not asked for.
+        ``(N, C, H, W)`` in [0, 1] (float32 unless the model computes in float64): the maximum
+        over the selected branches; zero for classes that were not asked for.
     branches
-        Each selected branch's normalised maps, ``(N, C, H, W)``.
+        Each selected branch's normalised maps, ``(N, C, H, W)``, by branch name.
+
+    Examples
+    --------
+    >>> class FirstChannels(nn.Module):  # class maps: the first two image channels
+    ...     def class_maps(self, images, labels=None):
+    ...         return {"cam": images[:, :2]}
+    >>> images = torch.tensor([[[[0.0, 2.0, 4.0]], [[1.0, 1.0, 1.0]], [[5.0, 5.0, 5.0]]]])
+    >>> att = CAMExtractor(FirstChannels(), eps=0.0)(images, torch.tensor([[1, 0]]))
+    >>> att.fused.shape, list(att.branches)
+    (torch.Size([1, 2, 1, 3]), ['cam'])
+    >>> att.fused[0, :, 0]  # class 0 divided by its maximum; class 1 was not asked for
+    tensor([[0.0000, 0.5000, 1.0000],
+            [0.0000, 0.0000, 0.0000]])
     """
 
     fused: Tensor

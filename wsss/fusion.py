@@ -121,6 +121,15 @@ class FusionRule:
     min_foreground
         An image whose foreground (labels 1..C after the other rules) covers less than this
         fraction of its pixels is ignored whole (0 disables the rule).
+
+    Examples
+    --------
+    >>> FusionRule().conflict_threshold, FUSION_PRESETS["oaa"].attention_floor
+    (0.7, 0.3)
+    >>> FusionRule(attention_floor=1.5)
+    Traceback (most recent call last):
+    ...
+    ValueError: attention_floor: expected a value in [0, 1], got 1.5
     """
 
     foreground: Literal["harmonic", "attention"] = "harmonic"

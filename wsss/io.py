@@ -25,7 +25,22 @@ PathLike = str | os.PathLike
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint file is missing, truncated, corrupt or unsafe to load."""
+    """A checkpoint file is truncated, corrupt or unsafe to load; the message names the path.
+
+    (A missing file raises :class:`FileNotFoundError` instead.)
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "ckpt.pt"
+    ...     save_checkpoint({"w": torch.ones(3)}, path)
+    ...     _ = path.write_bytes(path.read_bytes()[:100])  # cut short, e.g. by a full disk
+    ...     load_checkpoint(path)
+    Traceback (most recent call last):
+    ...
+    wsss.io.CheckpointError: .../ckpt.pt: cannot read the checkpoint: the file is truncated ...
+    """
 
 
 @contextlib.contextmanager
@@ -42,11 +57,12 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[Any]:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> d = pathlib.Path(tempfile.mkdtemp())
-    >>> with atomic_write(d / "a.txt", "w") as f:
-    ...     _ = f.write("done")
-    >>> (d / "a.txt").read_text()
-    'done'
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     folder = pathlib.Path(tmp)
+    ...     with atomic_write(folder / "a.txt", "w") as f:
+    ...         _ = f.write("done")
+    ...     [p.name for p in folder.iterdir()], (folder / "a.txt").read_text()  # no temp file left
+    (['a.txt'], 'done')
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode: expected 'wb' or 'w', got {mode!r}")
@@ -69,7 +85,16 @@ def save_checkpoint(obj: Any, path: PathLike) -> None:
     """Save ``obj`` (tensors, numbers, strings, lists and dicts of them) atomically.
 
     Only objects that :func:`load_checkpoint` can read back with ``weights_only=True`` should be
-    saved: plain containers of tensors and Python scalars.
+    saved: plain containers of tensors and Python scalars. The parent folder is created if needed.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "run" / "model.pt"
+    ...     save_checkpoint({"step": 3, "weight": torch.arange(3.0)}, path)
+    ...     load_checkpoint(path)
+    {'step': 3, 'weight': tensor([0., 1., 2.])}
     """
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
@@ -88,10 +113,11 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device | None = "c
 
     Examples
     --------
-    >>> import tempfile, pathlib, torch
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "ckpt.pt"
-    >>> save_checkpoint({"w": torch.ones(2)}, p)
-    >>> load_checkpoint(p)["w"]
+    >>> import tempfile, pathlib
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "ckpt.pt"
+    ...     save_checkpoint({"w": torch.ones(2)}, p)
+    ...     load_checkpoint(p)["w"]
     tensor([1., 1.])
     """
     path = Path(path)

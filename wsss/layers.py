@@ -107,6 +107,18 @@ class SeeNetOutput:
         Raw class maps of S_A and S_B, shape ``(N, C, h, w)`` (no ReLU, no normalisation).
     mask
         The ternary mask built from ``maps_a``, shape ``(N, h, w)``, values in {-1, 0, +1}.
+
+    All tensors have the features' dtype.
+
+    Examples
+    --------
+    >>> _ = torch.manual_seed(0)
+    >>> head = SelfErasingHead(4, num_classes=2, hidden_channels=4)
+    >>> out = head(torch.rand(1, 4, 3, 3), torch.tensor([[1, 0]]))
+    >>> out.logits_c.shape, out.maps_b.shape, out.mask.shape
+    (torch.Size([1, 2]), torch.Size([1, 2, 3, 3]), torch.Size([1, 3, 3]))
+    >>> set(out.mask.unique().tolist()) <= {-1.0, 0.0, 1.0}
+    True
     """
 
     logits_a: Tensor

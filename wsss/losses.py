@@ -15,7 +15,7 @@ __all__ = ["SeeNetLoss", "SeeNetLossTerms", "seenet_loss"]
 
 @dataclass(frozen=True)
 class SeeNetLossTerms:
-    """The total loss and its three terms (scalars; ``total`` is the one to backpropagate).
+    """The total loss and its three terms (0-D tensors; ``total`` is the one to backpropagate).
 
     Attributes
     ----------
@@ -25,6 +25,17 @@ class SeeNetLossTerms:
         Multi-label soft-margin loss of S_A and S_B against the image labels.
     c
         Multi-label soft-margin loss of S_C against all zeros (the background holds no class).
+
+    Examples
+    --------
+    >>> import torch
+    >>> z, maps = torch.zeros(1, 2), torch.zeros(1, 2, 1, 1)
+    >>> terms = seenet_loss(SeeNetOutput(z, z, z, maps, maps, torch.zeros(1, 1, 1)),
+    ...                     torch.tensor([[1.0, 0.0]]))
+    >>> [round(t.item(), 4) for t in (terms.a, terms.b, terms.c)]  # zero logits: log 2 each
+    [0.6931, 0.6931, 0.6931]
+    >>> terms.total.shape, round(terms.total.item(), 4)
+    (torch.Size([]), 2.0794)
     """
 
     total: Tensor

@@ -186,6 +186,15 @@ class SegmentationScores:
         (for pseudo labels: how much of the object the label covers).
     class_names
         One name per class, in label order.
+
+    Examples
+    --------
+    >>> matrix = np.array([[3, 1, 0], [0, 2, 0], [0, 0, 0]])  # rows: ground truth; no dog
+    >>> scores = SegmentationScores.from_matrix(matrix, ("background", "cat", "dog"))
+    >>> scores.iou.round(4), round(scores.miou, 4)  # IoU = (3/4, 2/3, undefined)
+    (array([0.75  , 0.6667,    nan]), 0.7083)
+    >>> scores.precision.round(4), scores.recall, round(scores.pixel_accuracy, 4)
+    (array([1.    , 0.6667,    nan]), array([0.75, 1.  ,  nan]), 0.8333)
     """
 
     iou: np.ndarray
@@ -457,6 +466,16 @@ class ThresholdCurve:
         protocol fixes the threshold beforehand or picks it on a separate split.
     best_miou
         The mIoU at ``best_threshold`` (same caveat: tuned on ground truth).
+
+    Examples
+    --------
+    >>> counter = CAMThresholdCurve([0.2, 0.5], num_classes=2)
+    >>> counter.update(np.array([[[0.9, 0.4, 0.1]]]), np.array([1]), np.array([[1, 1, 0]]))
+    >>> curve = counter.compute()
+    >>> curve.thresholds, curve.miou
+    (array([0.2, 0.5]), array([1. , 0.5]))
+    >>> curve.best_threshold, curve.best_miou, curve.to_dict()["best_note"] == ORACLE_NOTE
+    (0.2, 1.0, True)
     """
 
     thresholds: np.ndarray

@@ -78,6 +78,24 @@ def image_grid(rows: Sequence[Sequence[np.ndarray]], gap: int = 2) -> np.ndarray
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> None:
-    """Write an RGB ``uint8`` image as PNG, atomically."""
+    """Write an RGB image as PNG, atomically (parent folders are created).
+
+    Parameters
+    ----------
+    path
+        Destination (``.png``).
+    image
+        ``uint8`` of shape ``(H, W, 3)``, RGB order.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "heat.png"
+    ...     save_png(path, heatmap(np.array([[0.0, 1.0]])))
+    ...     with Image.open(path) as png:
+    ...         png.size, png.mode, png.getpixel((1, 0))
+    ((2, 1), 'RGB', (128, 0, 0))
+    """
     with atomic_write(path) as f:
         Image.fromarray(np.ascontiguousarray(image)).save(f, format="PNG")

@@ -38,7 +38,23 @@ IGNORE_INDEX = 255
 
 
 class CorruptFileError(ValueError):
-    """A data file exists but cannot be decoded (not an image, truncated, damaged, unsafe)."""
+    """A data file exists but cannot be decoded (not an image, truncated, damaged, unsafe).
+
+    A :class:`ValueError`, so code that handles bad input in general catches it too. Its
+    message starts with the file's path.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     path = pathlib.Path(tmp) / "cut.png"
+    ...     Image.new("RGB", (8, 8)).save(path)
+    ...     _ = path.write_bytes(path.read_bytes()[:45])  # an interrupted copy
+    ...     read_image(path)
+    Traceback (most recent call last):
+    ...
+    wsss.data.images.CorruptFileError: .../cut.png: cannot decode the image: truncated ...
+    """
 
 
 def check_stem(stem: object, where: str) -> str:
@@ -117,9 +133,10 @@ def open_image(path: PathLike, kind: str = "image") -> Image.Image:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
-    >>> _ = p.write_text("not a picture")
-    >>> open_image(p)  # doctest: +ELLIPSIS
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "a.png"
+    ...     _ = p.write_text("not a picture")
+    ...     open_image(p)
     Traceback (most recent call last):
     ...
     wsss.data.images.CorruptFileError: .../a.png: not an image file (Pillow cannot identify it)
@@ -164,10 +181,12 @@ def read_image(path: PathLike) -> np.ndarray:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "a.png"
-    >>> Image.new("RGB", (3, 2), (10, 20, 30)).save(p)
-    >>> read_image(p).shape, read_image(p)[0, 0].tolist()
-    ((2, 3, 3), [10, 20, 30])
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "a.png"
+    ...     Image.new("RGB", (3, 2), (10, 20, 30)).save(p)
+    ...     image = read_image(p)
+    >>> image.shape, image.dtype, image[0, 0].tolist()
+    ((2, 3, 3), dtype('uint8'), [10, 20, 30])
     """
     img = open_image(path, "image")
     if img.mode != "RGB":
@@ -232,9 +251,10 @@ def read_label(
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "label.png"
-    >>> write_label(p, np.array([[0, 15, 255]], dtype=np.uint8))
-    >>> read_label(p).tolist()
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "label.png"
+    ...     write_label(p, np.array([[0, 15, 255]], dtype=np.uint8))
+    ...     read_label(p).tolist()
     [[0, 15, 255]]
     """
     img = open_image(path, "label image")
@@ -276,10 +296,12 @@ def write_label(path: PathLike, label: np.ndarray) -> None:
     Examples
     --------
     >>> import tempfile, pathlib
-    >>> p = pathlib.Path(tempfile.mkdtemp()) / "label.png"
-    >>> write_label(p, np.zeros((2, 2), dtype=np.uint8))
-    >>> Image.open(p).mode
-    'P'
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     p = pathlib.Path(tmp) / "label.png"
+    ...     write_label(p, np.zeros((2, 2), dtype=np.uint8))
+    ...     with Image.open(p) as png:
+    ...         png.mode, png.size
+    ('P', (2, 2))
     """
     if not isinstance(label, np.ndarray):
         raise TypeError(f"label: expected a numpy.ndarray, got {type(label).__name__}")

@@ -37,6 +37,17 @@ class Sample:
         255 ignore; ``None`` when the dataset has no masks for this image.
     saliency
         Saliency map, ``float32`` of shape ``(H, W)`` in [0, 1], or ``None``.
+
+    Examples
+    --------
+    >>> person = np.eye(NUM_CLASSES, dtype=np.float32)[VOC_CLASSES.index("person")]
+    >>> sample = Sample("2007_000032", np.zeros((2, 3, 3), np.uint8), person)
+    >>> sample.image.shape, sample.classes.shape, sample.label is None
+    ((2, 3, 3), (20,), True)
+    >>> sample.name = "2007_000033"
+    Traceback (most recent call last):
+    ...
+    dataclasses.FrozenInstanceError: cannot assign to field 'name'
     """
 
     name: str

@@ -220,6 +220,14 @@ class SyntheticObject:
         Number of pixels of the whole (unoccluded) object.
     part_area
         Number of pixels of its discriminative part, ``round(area * requested fraction)``.
+
+    Examples
+    --------
+    >>> obj = SyntheticVOC(1, image_size=64, seed=0).scene(0).objects[0]
+    >>> VOC_CLASSES[obj.class_index] in DEFAULT_ACTIVE_CLASSES
+    True
+    >>> obj.width <= obj.length, 0 < obj.part_area < obj.area
+    (True, True)
     """
 
     class_index: int
@@ -251,6 +259,16 @@ class SyntheticScene:
         ``bool`` of shape ``(H, W)``: visible pixels of body-like background distractors.
     objects
         The objects in drawing order (later ones may overlap earlier ones, never their parts).
+
+    Examples
+    --------
+    >>> scene = SyntheticVOC(1, image_size=64, seed=0).scene(0)
+    >>> scene.instances.shape, scene.parts.dtype, scene.foreground.dtype
+    ((64, 64), dtype('uint8'), dtype('bool'))
+    >>> int(scene.instances.max()) == len(scene.objects)
+    True
+    >>> bool((scene.foreground == (scene.instances > 0)).all())
+    True
     """
 
     sample: Sample

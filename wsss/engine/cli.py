@@ -28,6 +28,16 @@ __all__ = [
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
+    """Add the data flags (``--voc-root``, ``--synthetic-train``, ...); see :func:`data_config`.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_data_args(parser)
+    >>> args = parser.parse_args(["--synthetic-train", "8", "--image-size", "48"])
+    >>> args.voc_root, args.synthetic_train, args.image_size
+    (None, 8, 48)
+    """
     g = parser.add_argument_group("data (default: the embedded synthetic dataset)")
     g.add_argument("--voc-root", help="folder holding VOCdevkit/VOC2012 (real PASCAL VOC)")
     g.add_argument("--sbd-root", help="SBD benchmark_RELEASE folder (for train_aug)")
@@ -41,6 +51,18 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
+    """The :class:`~wsss.engine.stages.DataConfig` of the flags of :func:`add_data_args`.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_data_args(parser)
+    >>> data = data_config(parser.parse_args(["--synthetic-val", "20", "--data-seed", "3"]))
+    >>> data.synthetic, data.synthetic_val, data.seed
+    (True, 20, 3)
+    >>> data_config(parser.parse_args(["--voc-root", "data/VOCdevkit"])).synthetic
+    False
+    """
     return DataConfig(
         voc_root=args.voc_root, sbd_root=args.sbd_root, saliency_dir=args.saliency_dir,
         train_split=args.train_split, val_split=args.val_split,
@@ -50,6 +72,16 @@ def data_config(args: argparse.Namespace) -> DataConfig:
 
 
 def add_model_args(parser: argparse.ArgumentParser) -> None:
+    """Add ``--backbone``, ``--weights`` and ``--weights-format``; see :func:`model_config`.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_model_args(parser)
+    >>> args = parser.parse_args(["--backbone", "resnet_tiny"])
+    >>> args.backbone, args.weights, args.weights_format
+    ('resnet_tiny', None, 'torchvision')
+    """
     g = parser.add_argument_group("model")
     g.add_argument("--backbone", help="backbone name (default: the preset's)")
     g.add_argument("--weights", help="ImageNet / DeepLab init weights for the backbone")
@@ -58,7 +90,21 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def model_config(args: argparse.Namespace, name: str, data: DataConfig, role: str) -> ModelConfig:
-    """``role`` is ``"classifier"`` or ``"deeplab"``: which preset entry gives the defaults."""
+    """The :class:`~wsss.engine.stages.ModelConfig` of network ``name`` from the model flags.
+
+    ``role`` is ``"classifier"`` or ``"deeplab"``: which entry of ``preset(data)`` (see
+    :func:`~wsss.engine.stages.preset`) gives the backbone when ``--backbone`` is not given, and
+    the extra model arguments.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_model_args(parser)
+    >>> args = parser.parse_args(["--backbone", "resnet_tiny"])
+    >>> config = model_config(args, "seenet", DataConfig(), "classifier")
+    >>> config.name, config.backbone, config.weights
+    ('seenet', 'resnet_tiny', None)
+    """
     base = preset(data)[role]
     return ModelConfig(
         name=name, backbone=args.backbone or base["backbone"], weights=args.weights,
@@ -67,6 +113,18 @@ def model_config(args: argparse.Namespace, name: str, data: DataConfig, role: st
 
 
 def add_train_args(parser: argparse.ArgumentParser) -> None:
+    """Add the training flags (``--iterations``, ``--lr``, ``--amp``, ...).
+
+    Flags left out stay ``None``, so that :func:`train_config` keeps the preset's value.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_train_args(parser)
+    >>> args = parser.parse_args(["--iterations", "2", "--channels-last"])
+    >>> args.iterations, args.lr, args.amp, args.channels_last
+    (2, None, 'none', True)
+    """
     g = parser.add_argument_group("training (default: the preset's)")
     g.add_argument("--iterations", type=int, help="optimizer steps")
     g.add_argument("--batch-size", type=int, help="effective batch over all processes")
@@ -85,6 +143,20 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
 
 
 def train_config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
+    """``base`` with the training flags of :func:`add_train_args` that were given.
+
+    ``base`` is a preset's :class:`~wsss.engine.trainer.TrainConfig`; a flag that is ``None``
+    (left out, and without a default) keeps ``base``'s value.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_train_args(parser)
+    >>> base = TrainConfig(iterations=1000, batch_size=16, lr=0.01)
+    >>> config = train_config(parser.parse_args(["--iterations", "2"]), base)
+    >>> config.iterations, config.batch_size, config.lr
+    (2, 16, 0.01)
+    """
     return with_changes(
         base, iterations=args.iterations, batch_size=args.batch_size,
         micro_batch=args.micro_batch, lr=args.lr, optimizer=args.optimizer, seed=args.seed,
@@ -100,6 +172,14 @@ def add_runtime_args(
 
     ``skip_bad=False`` leaves out ``--skip-bad`` for scripts that cannot skip a bad input
     (training, evaluation): there the flag would be a silent no-op, so it is refused instead.
+
+    Examples
+    --------
+    >>> parser = argparse.ArgumentParser()
+    >>> add_runtime_args(parser, "runs/train_seenet", skip_bad=False)
+    >>> args = parser.parse_args(["--resume"])
+    >>> args.run_dir, args.resume, args.device, "skip_bad" in vars(args)
+    ('runs/train_seenet', True, 'auto', False)
     """
     g = parser.add_argument_group("run")
     g.add_argument("--run-dir", default=run_dir, help="where outputs, config and logs go")
@@ -116,7 +196,21 @@ def add_runtime_args(
 
 
 def open_run(args: argparse.Namespace, config: dict[str, Any], is_main: bool) -> RunDir:
-    """Create the run directory and write its resolved config (rank 0 only)."""
+    """Create the run directory and write its resolved config (rank 0 only).
+
+    ``config.json`` holds ``{"args": vars(args), **config}``; other ranks only get the
+    :class:`~wsss.engine.rundir.RunDir` object.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     args = argparse.Namespace(run_dir=Path(tmp) / "run", seed=0)
+    ...     run = open_run(args, {"stage": "demo"}, is_main=True)
+    ...     saved = json.loads(run.config_path.read_text())
+    >>> saved["stage"], saved["args"]["seed"]
+    ('demo', 0)
+    """
     run = RunDir(args.run_dir)
     if is_main:
         run.write_config({"args": vars(args), **config})

@@ -78,6 +78,21 @@ def init_distributed(device: str | None = None, backend: str | None = None) -> D
         uses ``cuda:LOCAL_RANK``.
     backend
         ``None`` picks NCCL for CUDA and gloo for CPU.
+
+    Returns
+    -------
+    DistContext
+        Its ``initialized`` is true when this call created the process group (call
+        :meth:`DistContext.close` at the end).
+
+    Examples
+    --------
+    Without torchrun's environment variables (a plain ``python script.py``):
+
+    >>> ctx = init_distributed("cpu")
+    >>> ctx.distributed, ctx.rank, ctx.world_size, ctx.device
+    (False, 0, 1, device(type='cpu'))
+    >>> ctx.close()  # a no-op here: no process group was created
     """
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     world = int(os.environ.get("WORLD_SIZE", "1"))

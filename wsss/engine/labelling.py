@@ -65,6 +65,12 @@ class StageReport:
         Names whose output already existed.
     failed
         ``(name, reason)`` for inputs skipped because they were bad (``skip_bad=True``).
+
+    Examples
+    --------
+    >>> report = StageReport(written=("img_2",), skipped=("img_0", "img_1"))
+    >>> len(report.written), len(report.skipped), report.failed
+    (1, 2, ())
     """
 
     written: tuple[str, ...] = ()
@@ -84,6 +90,14 @@ class StoredAttention:
         ``float32`` ``(C, H, W)`` in [0, 1], zero for classes not in the image.
     branches
         The same for each stored branch (e.g. ``"a"``, ``"b"`` for SeeNet).
+
+    Examples
+    --------
+    >>> maps = np.zeros((20, 4, 6), np.float32)
+    >>> stored = StoredAttention(classes=np.eye(20, dtype=np.float32)[7], fused=maps,
+    ...                          branches={"a": maps, "b": maps})
+    >>> stored.fused[stored.classes > 0].shape  # the maps of the image's classes
+    (1, 4, 6)
     """
 
     classes: np.ndarray
@@ -117,10 +131,36 @@ def save_attention(
 def load_attention(path: str | Path, num_classes: int = NUM_CLASSES) -> StoredAttention:
     """Read a file written by :func:`save_attention` (no pickle is ever loaded).
 
+    Parameters
+    ----------
+    path
+        A ``.npz`` attention file.
+    num_classes
+        ``C``: the maps are expanded to this many channels.
+
+    Returns
+    -------
+    StoredAttention
+        ``classes`` ``float32`` ``(C,)``; ``fused`` and each branch ``float32`` ``(C, H, W)``,
+        zero for the classes not in the image.
+
     Raises
     ------
     FileNotFoundError, ValueError
         A missing file, or one that is not a valid attention file; the message names the path.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> classes = np.zeros(20, np.float32); classes[[3, 7]] = 1
+    >>> maps = np.full((20, 6, 8), 0.5, np.float32)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_attention(Path(tmp) / "img.npz", maps, {"a": maps, "b": maps}, classes)
+    ...     stored = load_attention(Path(tmp) / "img.npz")
+    >>> stored.fused.shape, sorted(stored.branches), np.flatnonzero(stored.classes).tolist()
+    ((20, 6, 8), ['a', 'b'], [3, 7])
+    >>> float(stored.fused[3].max()), float(stored.fused[4].max())  # class 4 is not stored
+    (0.5, 0.0)
     """
     path = Path(path)
     if not path.is_file():
@@ -189,7 +229,50 @@ def generate_attention(
     """Write ``<out_dir>/<name>.npz`` attention maps for the image classes of every sample.
 
     Images of the same size are batched (up to ``batch_size``); ``extractor`` already batches
-    flips and scales.
+    flips and scales. Each file holds the maps of the image's classes only (see the module
+    docstring); :func:`load_attention` expands them to ``float32`` ``(C, H, W)``.
+
+    Parameters
+    ----------
+    extractor
+        Turns normalised images ``float32`` ``(N, 3, H, W)`` and multi-hot classes ``(N, C)``
+        into attention maps ``(N, C, H, W)`` at the image size.
+    dataset
+        Samples with ``image`` ``uint8`` ``(H, W, 3)`` and ``classes`` ``float32`` ``(C,)``.
+    out_dir
+        Created if missing; an image whose ``.npz`` already exists is skipped.
+    normalizer
+        The input normalisation the network was trained with.
+    ctx
+        Under torchrun, this rank handles every ``world_size``-th image.
+    batch_size
+        Images per forward pass.
+    skip_bad
+        Record unreadable samples in :attr:`StageReport.failed` instead of raising.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    StageReport
+        What this rank wrote, skipped and failed.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from wsss.data.synthetic import SyntheticVOC
+    >>> from wsss.data.transforms import TORCHVISION
+    >>> from wsss.models import create_model
+    >>> extractor = CAMExtractor(create_model("seenet", backbone="resnet_tiny"), flip=True)
+    >>> data = SyntheticVOC(3, image_size=48)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     report = generate_attention(extractor, data, tmp, TORCHVISION, progress=False)
+    ...     rerun = generate_attention(extractor, data, tmp, TORCHVISION, progress=False)
+    ...     stored = load_attention(Path(tmp) / f"{data.names[0]}.npz")
+    >>> len(report.written), len(rerun.written), len(rerun.skipped)
+    (3, 0, 3)
+    >>> stored.fused.shape, sorted(stored.branches)
+    ((20, 48, 48), ['a', 'b'])
     """
     ctx = ctx or DistContext()
     out_dir = Path(out_dir)
@@ -245,6 +328,30 @@ def generate_pseudo_labels(
     refine
         Optional ``refine(sample, attention (C, H, W), label (H, W)) -> label`` applied after
         fusion (e.g. a dense CRF, see :func:`crf_refiner`).
+    ctx, skip_bad, progress
+        As in :func:`generate_attention`.
+
+    Returns
+    -------
+    StageReport
+        What this rank wrote, skipped (the PNG existed) and failed.
+
+    Examples
+    --------
+    One 1x4 image of class 2, salient and attended on its left half:
+
+    >>> import tempfile
+    >>> from wsss.data.images import read_label
+    >>> classes = np.zeros(20, np.float32); classes[2] = 1
+    >>> saliency = np.array([[0.9, 0.9, 0.0, 0.0]], np.float32)
+    >>> attention = np.zeros((20, 1, 4), np.float32); attention[2, 0, :2] = 0.8
+    >>> sample = Sample("img", np.zeros((1, 4, 3), np.uint8), classes, saliency=saliency)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_attention(Path(tmp) / "img.npz", attention, {}, classes)
+    ...     report = generate_pseudo_labels([sample], tmp, Path(tmp) / "labels", progress=False)
+    ...     label = read_label(Path(tmp) / "labels" / "img.png")
+    >>> report.written, label
+    (('img',), array([[3, 3, 0, 0]], dtype=uint8))
     """
     ctx = ctx or DistContext()
     attention_dir, out_dir = Path(attention_dir), Path(out_dir)
@@ -288,6 +395,33 @@ def crf_refiner(params: object = None) -> Callable[[Sample, np.ndarray, np.ndarr
     The scores ``[1 - S, 2 A_c S / (A_c + S)]`` of the image's classes are normalised into
     probabilities, refined with :func:`wsss.crf.dense_crf`, and the argmax replaces the label
     where the fusion did not ignore the pixel (255 stays 255).
+
+    Parameters
+    ----------
+    params
+        A :class:`~wsss.crf.CRFParams`; ``None`` uses :data:`~wsss.crf.DEEPLAB_V1`.
+
+    Returns
+    -------
+    callable
+        ``refine(sample, attention, label) -> label``: ``sample`` with ``image`` ``uint8``
+        ``(H, W, 3)`` and ``saliency`` ``float32`` ``(H, W)``; ``attention`` ``float32``
+        ``(C, H, W)``; ``label`` and the result ``uint8`` ``(H, W)`` (0 background, ``c + 1``
+        class ``c``, 255 ignore).
+
+    Examples
+    --------
+    A 2x4 image whose left half is a salient, attended object of class 2:
+
+    >>> classes = np.zeros(20, np.float32); classes[2] = 1
+    >>> image = np.zeros((2, 4, 3), np.uint8); image[:, :2] = 200
+    >>> saliency = np.zeros((2, 4), np.float32); saliency[:, :2] = 0.9
+    >>> attention = np.zeros((20, 2, 4), np.float32); attention[2, :, :2] = 0.8
+    >>> sample = Sample("img", image, classes, saliency=saliency)
+    >>> label = np.zeros((2, 4), np.uint8); label[0, 0] = 255  # only its 255s are kept
+    >>> crf_refiner()(sample, attention, label)
+    array([[255,   3,   0,   0],
+           [  3,   3,   0,   0]], dtype=uint8)
     """
     from ..crf import DEEPLAB_V1, dense_crf
 
@@ -370,6 +504,46 @@ def evaluate_segmentation(
     ``refine(sample, probs (K, H, W)) -> label`` post-processes each prediction (e.g. a dense
     CRF); predictions are written to ``save_dir`` as palette PNGs when it is given. Under
     torchrun each rank evaluates its shard and the matrices are summed.
+
+    Parameters
+    ----------
+    model
+        Maps normalised images ``float32`` ``(N, 3, H, W)`` to logits ``(N, K, h, w)``
+        (upsampled to ``(H, W)``); it runs in eval mode, then gets its own mode back.
+    dataset
+        Samples with ``image`` ``uint8`` ``(H, W, 3)`` and ``label`` ``uint8`` ``(H, W)``.
+    normalizer
+        The input normalisation the network was trained with.
+    num_classes
+        ``K``, background included.
+    scales, flip
+        Test-time augmentation, see :func:`predict_segmentation`.
+    refine
+        Optional ``refine(sample, probs) -> label``: ``probs`` ``float32`` ``(K, H, W)``,
+        the label ``uint8`` ``(H, W)``.
+    save_dir
+        Where to write the predictions as ``<name>.png``; ``None`` writes nothing.
+    ctx, batch_size, progress
+        As in :func:`generate_attention`.
+
+    Returns
+    -------
+    SegmentationScores
+        The scores of all the ranks' pixels together.
+
+    Examples
+    --------
+    A network that scores every class alike predicts background (the first) everywhere:
+
+    >>> from wsss.data.transforms import TORCHVISION
+    >>> gt = np.array([[0, 0, 3, 3]], np.uint8)  # background, then class 2
+    >>> data = [Sample("img", np.zeros((1, 4, 3), np.uint8), np.eye(20, dtype=np.float32)[2],
+    ...                label=gt)]
+    >>> net = nn.Conv2d(3, 21, kernel_size=1)
+    >>> _ = nn.init.zeros_(net.weight), nn.init.zeros_(net.bias)
+    >>> scores = evaluate_segmentation(net, data, TORCHVISION, progress=False)
+    >>> scores.pixel_accuracy, scores.miou  # IoU 0.5 for background, 0 for class 2
+    (0.5, 0.25)
     """
     ctx = ctx or DistContext()
     device = next(model.parameters()).device
@@ -404,6 +578,15 @@ class LabelQuality:
         mIoU and per-class scores on the pixels the proxy labels did not ignore.
     ignored
         Fraction of (GT-labelled) pixels the proxy labels set to 255.
+
+    Examples
+    --------
+    >>> from wsss.metrics import ConfusionMatrix
+    >>> matrix = ConfusionMatrix(num_classes=2)
+    >>> matrix.update(np.array([[0, 1]]), np.array([[0, 1]]))
+    >>> quality = LabelQuality(scores=matrix.compute(), ignored=0.25)
+    >>> quality.scores.miou, quality.ignored
+    (1.0, 0.25)
     """
 
     scores: SegmentationScores
@@ -413,7 +596,36 @@ class LabelQuality:
 def evaluate_label_dir(
     dataset: Sequence[Sample], label_dir: str | Path, *, num_classes: int = NUM_CLASSES + 1
 ) -> LabelQuality:
-    """Score proxy labels ``<label_dir>/<name>.png`` against the dataset's ground truth."""
+    """Score proxy labels ``<label_dir>/<name>.png`` against the dataset's ground truth.
+
+    Parameters
+    ----------
+    dataset
+        Samples with ground truth ``label`` ``uint8`` ``(H, W)``.
+    label_dir
+        One label PNG per sample, ``uint8`` ``(H, W)`` (0 background, ``c + 1`` class ``c``,
+        255 ignore), as :func:`generate_pseudo_labels` writes them.
+    num_classes
+        ``K``, background included.
+
+    Returns
+    -------
+    LabelQuality
+        The scores on the pixels the proxy labels keep, and the share they ignore.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from wsss.data.images import write_label
+    >>> gt = np.array([[0, 0, 3, 3]], np.uint8)
+    >>> data = [Sample("img", np.zeros((1, 4, 3), np.uint8), np.eye(20, dtype=np.float32)[2],
+    ...                label=gt)]
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_label(Path(tmp) / "img.png", np.array([[0, 3, 3, 255]], np.uint8))
+    ...     quality = evaluate_label_dir(data, tmp)
+    >>> quality.ignored, quality.scores.miou  # scored on the 3 kept pixels: IoU 1/2 and 1/2
+    (0.25, 0.5)
+    """
     label_dir = Path(label_dir)
     matrix = ConfusionMatrix(num_classes=num_classes)
     ignored = total = 0

@@ -137,6 +137,33 @@ def role_param_groups(
     """Optimizer groups, one per (role, weight/bias), as :func:`build_sgd` and
     :func:`build_adamw` use them: each has ``params``, ``name``, ``lr_mult``, ``lr`` and
     ``weight_decay`` (0 for biases).
+
+    Parameters
+    ----------
+    model
+        A module with ``parameter_groups() -> dict[str, list[Parameter]]``.
+    lr
+        Base learning rate; group ``g`` gets ``lr * multipliers.of(role, kind)``.
+    weight_decay
+        Weight decay of the weight groups.
+    multipliers
+        Per-role multipliers; :class:`LRMultipliers` defaults when ``None``.
+
+    Returns
+    -------
+    list of dict
+        The non-empty groups, in :data:`PARAMETER_ROLES` order, weights before biases;
+        parameters with ``requires_grad=False`` are left out.
+
+    Examples
+    --------
+    >>> from wsss.models import create_model
+    >>> net = create_model("cam_classifier", backbone="resnet_tiny")  # frozen batch norm
+    >>> groups = role_param_groups(net, 1e-3, weight_decay=1e-4)
+    >>> [(g["name"], g["lr"], g["weight_decay"]) for g in groups]
+    ... # doctest: +NORMALIZE_WHITESPACE
+    [('backbone.weight', 0.001, 0.0001), ('new.weight', 0.01, 0.0001), ('new.bias', 0.02, 0.0),
+     ('classifier.weight', 0.01, 0.0001), ('classifier.bias', 0.02, 0.0)]
     """
     if not callable(getattr(model, "parameter_groups", None)):
         raise TypeError(f"model: {type(model).__name__} has no parameter_groups() method")

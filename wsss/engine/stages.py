@@ -98,6 +98,14 @@ class DataConfig:
         VOC splits (``"train_aug"`` and ``"val"``).
     synthetic_train, synthetic_val, image_size, seed
         Size and seed of the synthetic splits.
+
+    Examples
+    --------
+    >>> data = DataConfig(synthetic_train=4, synthetic_val=2, image_size=48)
+    >>> data.synthetic, len(load_dataset(data, "train")), len(load_dataset(data, "val"))
+    (True, 4, 2)
+    >>> DataConfig(voc_root="data/VOCdevkit").synthetic
+    False
     """
 
     voc_root: str | None = None
@@ -132,6 +140,15 @@ class ModelConfig:
         ``"torchvision"`` or ``"caffe"``; it also picks the input normalisation.
     kwargs
         More :func:`~wsss.models.create_model` arguments (e.g. ``init_std``).
+
+    Examples
+    --------
+    >>> from wsss.data.transforms import CAFFE, TORCHVISION
+    >>> config = ModelConfig("seenet", backbone="resnet_tiny")
+    >>> config.weights, config.normalizer is TORCHVISION  # no weights: trained from scratch
+    (None, True)
+    >>> ModelConfig("deeplab_largefov", weights_format="caffe").normalizer is CAFFE
+    True
     """
 
     name: str
@@ -148,7 +165,23 @@ class ModelConfig:
 def load_dataset(
     data: DataConfig, split: str, *, labels_from: str | Path | None = None
 ) -> Sequence[Sample]:
-    """The ``"train"`` or ``"val"`` split of ``data``; ``labels_from`` swaps in proxy labels."""
+    """The ``"train"`` or ``"val"`` split of ``data``; ``labels_from`` swaps in proxy labels.
+
+    Returns
+    -------
+    Sequence of Sample
+        Each :class:`~wsss.data.sample.Sample` has ``image`` ``uint8`` ``(H, W, 3)``,
+        ``classes`` ``float32`` ``(20,)`` and, where the dataset has them, ``label`` ``uint8``
+        ``(H, W)`` (the ground truth, or the PNG of the same name in ``labels_from``) and
+        ``saliency`` ``float32`` ``(H, W)``.
+
+    Examples
+    --------
+    >>> train = load_dataset(DataConfig(synthetic_train=3, image_size=48), "train")
+    >>> sample = train[0]
+    >>> len(train), sample.image.shape, sample.classes.shape, sample.label.dtype
+    (3, (48, 48, 3), (20,), dtype('uint8'))
+    """
     if split not in ("train", "val"):
         raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
     dataset: Sequence[Sample]
@@ -166,7 +199,16 @@ def load_dataset(
 
 
 def build_model(config: ModelConfig, num_classes: int | None = None) -> nn.Module:
-    """Create the network and load its initial weights (a missing key is an error)."""
+    """Create the network and load its initial weights (a missing key is an error).
+
+    ``num_classes`` overrides the model's default (20 for the classifiers, 21 for DeepLab).
+
+    Examples
+    --------
+    >>> model = build_model(ModelConfig("deeplab_largefov", backbone="resnet_tiny"))
+    >>> model(torch.zeros(1, 3, 48, 48)).shape  # logits (N, 21, H, W)
+    torch.Size([1, 21, 48, 48])
+    """
     kwargs = dict(config.kwargs)
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
@@ -212,6 +254,38 @@ def train_model(
 
     Classifiers learn from image-level labels only; the segmentation network from the pixel
     labels of the dataset, or from the proxy labels in ``labels_from``.
+
+    Parameters
+    ----------
+    model_config, data, train_config
+        The network, the training images and the hyper-parameters; ``train_config.seed`` also
+        seeds the initial weights.
+    run
+        Where rank 0 writes ``metrics.jsonl``, ``checkpoint.pt`` and ``model.pt``; ``None``
+        keeps nothing.
+    labels_from
+        A folder of proxy label PNGs, ``<name>.png`` (for ``deeplab_largefov``).
+    crop
+        Training crop size on VOC (the synthetic images are used whole).
+    ctx, resume, stop_after, progress
+        As in :func:`~wsss.engine.trainer.train`.
+
+    Returns
+    -------
+    tuple of (Module, TrainResult)
+        The trained model and how training ended.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> data = DataConfig(synthetic_train=4, image_size=48)
+    >>> config = TrainConfig(iterations=2, batch_size=2)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     model, result = train_model(ModelConfig("seenet", backbone="resnet_tiny"), data,
+    ...                                 config, RunDir(tmp), progress=False)
+    ...     saved = sorted(p.name for p in Path(tmp).iterdir())
+    >>> result.iteration, result.completed, saved
+    (2, True, ['checkpoint.pt', 'metrics.jsonl', 'model.pt'])
     """
     if model_config.name not in _STEPS:
         raise ValueError(f"model_config.name: expected one of {sorted(_STEPS)}")
@@ -231,7 +305,23 @@ def train_model(
 
 
 def load_trained(model_config: ModelConfig, path: str | Path) -> nn.Module:
-    """A model of ``model_config``'s architecture with the weights saved at ``path``."""
+    """A model of ``model_config``'s architecture with the weights saved at ``path``.
+
+    ``path`` holds a state dict (``model.pt``) or a training checkpoint (``checkpoint.pt``).
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from wsss.io import save_checkpoint
+    >>> config = ModelConfig("seenet", backbone="resnet_tiny")
+    >>> trained = build_model(config)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     save_checkpoint(trained.state_dict(), Path(tmp) / "model.pt")
+    ...     model = load_trained(config, Path(tmp) / "model.pt")
+    >>> saved = trained.state_dict()
+    >>> all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
+    True
+    """
     num_classes = NUM_CLASSES + 1 if model_config.name == "deeplab_largefov" else NUM_CLASSES
     model = create_model(model_config.name, backbone=model_config.backbone,
                          num_classes=num_classes, **model_config.kwargs)
@@ -255,7 +345,24 @@ def make_attention(
     skip_bad: bool = False,
     progress: bool = True,
 ) -> StageReport:
-    """Write attention maps (SeeNet: branches ``a``, ``b`` and their max) for a split."""
+    """Write attention maps (SeeNet: branches ``a``, ``b`` and their max) for a split.
+
+    One ``<out_dir>/<name>.npz`` per image (see :func:`~wsss.engine.labelling.generate_attention`);
+    :func:`~wsss.engine.labelling.load_attention` reads it back as ``float32`` ``(20, H, W)``
+    maps. ``scales`` and ``flip`` are the test-time augmentation of
+    :class:`~wsss.cam.CAMExtractor`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> config = ModelConfig("seenet", backbone="resnet_tiny")
+    >>> data = DataConfig(synthetic_train=2, image_size=48)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     report = make_attention(build_model(config), config, data, tmp, progress=False)
+    ...     stored = load_attention(Path(tmp) / f"{report.written[0]}.npz")
+    >>> len(report.written), stored.fused.shape, sorted(stored.branches)
+    (2, (20, 48, 48), ['a', 'b'])
+    """
     extractor = CAMExtractor(model, scales=scales, flip=flip)
     return generate_attention(
         extractor, load_dataset(data, split), out_dir, model_config.normalizer, ctx=ctx,
@@ -275,7 +382,26 @@ def make_pseudo_labels(
     skip_bad: bool = False,
     progress: bool = True,
 ) -> StageReport:
-    """Fuse the stored attention with saliency into proxy label PNGs (optionally CRF)."""
+    """Fuse the stored attention with saliency into proxy label PNGs (optionally CRF).
+
+    Each ``<out_dir>/<name>.png`` is a ``uint8`` ``(H, W)`` label map (0 background, ``c + 1``
+    class ``c``, 255 ignore); see :func:`~wsss.engine.labelling.generate_pseudo_labels`.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from wsss.data.images import read_label
+    >>> config = ModelConfig("seenet", backbone="resnet_tiny")
+    >>> data = DataConfig(synthetic_train=2, image_size=48)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = make_attention(build_model(config), config, data, Path(tmp) / "att",
+    ...                        progress=False)
+    ...     report = make_pseudo_labels(data, Path(tmp) / "att", Path(tmp) / "labels",
+    ...                                 progress=False)
+    ...     label = read_label(Path(tmp) / "labels" / f"{report.written[0]}.png")
+    >>> len(report.written), label.shape, label.dtype
+    (2, (48, 48), dtype('uint8'))
+    """
     return generate_pseudo_labels(
         load_dataset(data, "train"), attention_dir, out_dir, method=method,
         fusion_kwargs=fusion_kwargs, refine=crf_refiner() if crf else None, ctx=ctx,
@@ -290,6 +416,23 @@ def attention_quality(
 
     ``branch`` picks a stored branch (``"a"``, ``"b"``, ``"cam"``); ``None`` the fused maps.
     The curve's best point is tuned on ground truth (an oracle).
+
+    Returns
+    -------
+    ThresholdCurve
+        ``thresholds`` and ``miou``, ``float64`` ``(T,)`` with ``T = 21`` thresholds
+        ``0, 0.05, ..., 1``, and the (oracle) best point.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> config = ModelConfig("seenet", backbone="resnet_tiny")
+    >>> data = DataConfig(synthetic_train=2, image_size=48)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     _ = make_attention(build_model(config), config, data, tmp, progress=False)
+    ...     curve = attention_quality(data, tmp, branch="a")
+    >>> curve.thresholds.shape, curve.miou.shape, 0.0 <= curve.best_miou <= 1.0
+    ((21,), (21,), True)
     """
     curve = CAMThresholdCurve()
     for sample in load_dataset(data, "train"):
@@ -302,7 +445,25 @@ def attention_quality(
 
 
 def label_quality(data: DataConfig, label_dir: str | Path) -> LabelQuality:
-    """mIoU and ignored fraction of proxy labels against the train split's ground truth."""
+    """mIoU and ignored fraction of proxy labels against the train split's ground truth.
+
+    ``label_dir`` holds ``<name>.png`` label maps, ``uint8`` ``(H, W)``, for every training
+    image (see :func:`~wsss.engine.labelling.evaluate_label_dir`).
+
+    Examples
+    --------
+    Scoring the ground truth itself:
+
+    >>> import tempfile
+    >>> from wsss.data.images import write_label
+    >>> data = DataConfig(synthetic_train=2, image_size=48)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for sample in load_dataset(data, "train"):
+    ...         write_label(Path(tmp) / f"{sample.name}.png", sample.label)
+    ...     quality = label_quality(data, tmp)
+    >>> quality.scores.miou, quality.ignored
+    (1.0, 0.0)
+    """
     return evaluate_label_dir(load_dataset(data, "train"), label_dir)
 
 
@@ -318,7 +479,26 @@ def evaluate(
     ctx: DistContext | None = None,
     progress: bool = True,
 ) -> SegmentationScores:
-    """mIoU of a segmentation network on the validation split (optionally with a dense CRF)."""
+    """mIoU of a segmentation network on the validation split (optionally with a dense CRF).
+
+    ``scales`` and ``flip`` are the test-time augmentation of
+    :func:`~wsss.engine.labelling.predict_segmentation`; ``save_dir`` receives the predictions
+    as ``uint8`` ``(H, W)`` label PNGs.
+
+    Returns
+    -------
+    SegmentationScores
+        ``miou`` and per-class ``iou``, ``float64`` ``(21,)`` (NaN for classes absent from
+        both the ground truth and the predictions).
+
+    Examples
+    --------
+    >>> config = ModelConfig("deeplab_largefov", backbone="resnet_tiny")
+    >>> data = DataConfig(synthetic_val=2, image_size=48)
+    >>> scores = evaluate(build_model(config), config, data, progress=False)
+    >>> scores.iou.shape, scores.class_names[0], 0.0 <= scores.miou <= 1.0
+    ((21,), 'background', True)
+    """
     refine = None
     if crf:
         from ..crf import DEEPLAB_V1, dense_crf
@@ -359,16 +539,43 @@ PRESETS: dict[str, dict[str, Any]] = {
 
 
 def preset(data: DataConfig) -> dict[str, Any]:
-    """The recipe for ``data``: ``PRESETS["synthetic"]`` or ``PRESETS["voc"]``."""
+    """The recipe for ``data``: ``PRESETS["synthetic"]`` or ``PRESETS["voc"]``.
+
+    Examples
+    --------
+    >>> preset(DataConfig()) is PRESETS["synthetic"]
+    True
+    >>> recipe = preset(DataConfig(voc_root="data/VOCdevkit"))
+    >>> recipe is PRESETS["voc"], isinstance(recipe["classifier_train"], TrainConfig)
+    (True, True)
+    """
     return PRESETS["synthetic" if data.synthetic else "voc"]
 
 
 def with_changes(config: TrainConfig, **changes: Any) -> TrainConfig:
-    """``config`` with the given fields replaced; ``None`` values are ignored."""
+    """``config`` with the given fields replaced; ``None`` values are ignored.
+
+    Examples
+    --------
+    >>> base = TrainConfig(iterations=100, lr=0.01)
+    >>> changed = with_changes(base, iterations=5, lr=None)
+    >>> changed.iterations, changed.lr, base.iterations
+    (5, 0.01, 100)
+    """
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
 def set_threads(threads: int | None) -> None:
-    """Set torch's intra-op thread count when asked (CPU runs)."""
+    """Set torch's intra-op thread count when asked (CPU runs); ``None`` or 0 changes nothing.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> set_threads(1)
+    >>> set_threads(None)
+    >>> torch.get_num_threads()
+    1
+    >>> set_threads(before)
+    """
     if threads:
         torch.set_num_threads(threads)

@@ -79,6 +79,16 @@ class TrainConfig:
         ``"none"``, ``"bf16"`` or ``"fp16"`` (autocast; meant for CUDA).
     channels_last
         Use the channels-last memory format (helps convolutions on recent GPUs).
+
+    Examples
+    --------
+    An effective batch of 8 on 2 processes, 2 images per forward pass: 2 accumulation steps.
+
+    >>> config = TrainConfig(iterations=100, batch_size=8, micro_batch=2)
+    >>> config.accumulation(world_size=2)
+    (2, 2)
+    >>> TrainConfig(iterations=100, batch_size=8).accumulation(world_size=2)  # no accumulation
+    (4, 1)
     """
 
     iterations: int
@@ -137,6 +147,12 @@ class TrainResult:
         ``iteration == config.iterations``.
     last_loss
         The mean loss of the last step (of this process), NaN if no step ran.
+
+    Examples
+    --------
+    >>> result = TrainResult(iteration=3, completed=False, last_loss=0.7)  # stopped early
+    >>> result.completed, result.iteration
+    (False, 3)
     """
 
     iteration: int
@@ -225,7 +241,9 @@ def train(
     model
         A module with ``parameter_groups()`` (every ``wsss`` model has one).
     dataset
-        Yields dicts of tensors (e.g. :class:`~wsss.data.loader.AugmentedDataset`).
+        Yields dicts of tensors (e.g. :class:`~wsss.data.loader.AugmentedDataset`): ``image``
+        ``float32`` ``(3, H, W)``, ``classes`` ``float32`` ``(C,)`` and, for segmentation,
+        ``label`` ``int64`` ``(H, W)``; the loader stacks them into batches of ``micro_batch``.
     step
         ``step(model, batch) -> (loss, logs)``, see :mod:`wsss.engine.steps`.
     config
@@ -246,6 +264,27 @@ def train(
     Returns
     -------
     TrainResult
+        The step reached, whether it is the last, and the last loss.
+
+    Examples
+    --------
+    Two steps of a tiny classifier on four 48-px synthetic images, two per step:
+
+    >>> import tempfile
+    >>> from pathlib import Path
+    >>> from wsss.data.loader import AugmentedDataset
+    >>> from wsss.data.synthetic import SyntheticVOC
+    >>> from wsss.data.transforms import TORCHVISION
+    >>> from wsss.engine.steps import classifier_step
+    >>> from wsss.models import create_model
+    >>> model = create_model("cam_classifier", backbone="resnet_tiny")
+    >>> images = AugmentedDataset(SyntheticVOC(4, image_size=48), None, TORCHVISION, seed=0)
+    >>> config = TrainConfig(iterations=2, batch_size=2)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     result = train(model, images, classifier_step, config, RunDir(tmp), progress=False)
+    ...     saved = sorted(p.name for p in Path(tmp).iterdir())
+    >>> result.iteration, result.completed, saved
+    (2, True, ['checkpoint.pt', 'metrics.jsonl', 'model.pt'])
     """
     ctx = ctx or DistContext()
     micro, accumulation = config.accumulation(ctx.world_size)

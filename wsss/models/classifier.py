@@ -27,6 +27,19 @@ class ClassifierOutput:
         Image-level logits ``(N, C)``, the spatial mean of ``maps``.
     maps
         Raw class maps ``(N, C, h, w)`` at feature resolution (no ReLU, no normalisation).
+
+    Both have the model's dtype.
+
+    Examples
+    --------
+    >>> import torch
+    >>> _ = torch.manual_seed(0)
+    >>> backbone = nn.Conv2d(3, 4, 4, stride=4)  # any module with an out_channels attribute
+    >>> out = CAMClassifier(backbone, num_classes=2, hidden_channels=4)(torch.rand(1, 3, 8, 12))
+    >>> out.logits.shape, out.maps.shape
+    (torch.Size([1, 2]), torch.Size([1, 2, 2, 3]))
+    >>> torch.allclose(out.logits, out.maps.mean(dim=(2, 3)))
+    True
     """
 
     logits: Tensor

@@ -37,8 +37,9 @@ __all__ = [
 
 #: Bottleneck blocks per stage of ResNet-101.
 RESNET101_LAYERS = (3, 4, 23, 3)
-#: Blocks per stage and width of the tiny ResNet used in tests and CPU demos.
+#: Blocks per stage of the tiny ResNet used in tests and CPU demos (:func:`resnet_tiny`).
 RESNET_TINY_LAYERS = (1, 1, 1, 1)
+#: Channel width factor of the tiny ResNet: 1/8 of ResNet-101's, 256 output channels.
 RESNET_TINY_WIDTH = 0.125
 
 _STAGE_DILATIONS = {32: (1, 1, 1, 1), 16: (1, 1, 1, 2), 8: (1, 1, 2, 4)}
@@ -109,6 +110,10 @@ def _norm(channels: int, frozen: bool) -> nn.Module:
 class Bottleneck(nn.Module):
     """ResNet bottleneck: 1x1 reduce, 3x3 (strided, dilated), 1x1 expand (x4), plus shortcut.
 
+    Features ``(N, in_channels, H, W)`` become ``(N, 4 * planes, H', W')`` with
+    ``H' = ceil(H / stride)`` and ``W' = ceil(W / stride)``. The shortcut is a strided 1x1
+    convolution (``downsample``) when the stride or the channel count changes, else the identity.
+
     Parameters
     ----------
     in_channels
@@ -121,6 +126,14 @@ class Bottleneck(nn.Module):
         Use :class:`FrozenBatchNorm2d`.
     stride_in_1x1
         Put the stride on ``conv1`` (original Caffe ResNet) instead of ``conv2`` (torchvision).
+
+    Examples
+    --------
+    >>> block = Bottleneck(8, 4, stride=2)
+    >>> block(torch.zeros(1, 8, 9, 9)).shape
+    torch.Size([1, 16, 5, 5])
+    >>> block.downsample is None, Bottleneck(16, 4, dilation=2).downsample is None
+    (False, True)
     """
 
     expansion = 4

@@ -59,6 +59,17 @@ class ShapeMismatch:
         The key in the weight file.
     expected, found
         The model's shape and the file's shape.
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = VGG16(width=0.125)  # conv1_2: 8 channels, 3x3 kernels
+    >>> report = load_imagenet_vgg16(net, {"features.2.weight": torch.zeros(8, 8, 1, 1)})
+    >>> mismatch = report.mismatched[0]
+    >>> mismatch.key, mismatch.expected, mismatch.found
+    ('conv1_2.weight', (8, 8, 3, 3), (8, 8, 1, 1))
+    >>> print(mismatch)
+    conv1_2.weight (from features.2.weight): model (8, 8, 3, 3), file (8, 8, 1, 1)
     """
 
     key: str
@@ -87,6 +98,18 @@ class LoadReport:
     ignored
         File keys skipped on purpose (ImageNet classifiers, ``num_batches_tracked`` for a frozen
         batch norm, non-tensor entries, ``fc*`` layers the model does not have).
+
+    Examples
+    --------
+    >>> import torch
+    >>> net = VGG16(width=0.125)  # 26 tensors: conv1_1.weight ... conv5_3.bias
+    >>> report = load_imagenet_vgg16(
+    ...     net, {"features.0.bias": torch.ones(8), "classifier.6.bias": torch.zeros(1000)}
+    ... )
+    >>> report.loaded, report.ignored, len(report.missing), report.ok
+    (('conv1_1.bias',), ('classifier.6.bias',), 25, False)
+    >>> print(report.describe().splitlines()[0])
+    loaded 1, missing 25, unexpected 0, mismatched 0, ignored 1
     """
 
     loaded: tuple[str, ...]
