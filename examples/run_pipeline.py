@@ -5,15 +5,18 @@
     python examples/run_pipeline.py --voc-root data --sbd-root data/SBD \\
         --saliency-dir data/saliency_dss --weights vgg16-imagenet.pth   # PASCAL VOC 2012
 
-Stages: train SeeNet and, as a baseline, a plain CAM classifier; write attention maps; score
-them as pseudo labels (plain CAM, SeeNet S_A, SeeNet max(S_A, S_B)); fuse SeeNet's attention
-with saliency into proxy labels; train DeepLab-LargeFOV on the proxy labels and, as an upper
-bound, on the ground truth; evaluate both; draw figures.
+Stages: on the synthetic data only, pretrain a backbone on the image labels (the stand-in for
+ImageNet weights, which every later network starts from); train SeeNet and, as a baseline, a
+plain CAM classifier; write attention maps; score them as pseudo labels (plain CAM, SeeNet S_A,
+SeeNet max(S_A, S_B)); fuse SeeNet's attention with saliency into proxy labels; train
+DeepLab-LargeFOV on the proxy labels and, as an upper bound, on the ground truth; evaluate both;
+draw figures.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import time
 from pathlib import Path
@@ -30,6 +33,7 @@ from wsss.engine.rundir import RunDir
 from wsss.engine.stages import (
     ModelConfig,
     attention_quality,
+    attention_zones,
     evaluate,
     label_quality,
     load_dataset,
@@ -37,15 +41,19 @@ from wsss.engine.stages import (
     make_attention,
     make_pseudo_labels,
     preset,
+    pretrain_backbone,
     set_threads,
     train_model,
     with_changes,
 )
+from wsss.metrics import ZONES
 from wsss.viz import image_grid, overlay, save_png
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pretrain-iterations", type=int,
+                        help="steps of the synthetic recipe's backbone pretraining")
     parser.add_argument("--classifier-iterations", type=int, help="SeeNet / CAM steps")
     parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps")
     parser.add_argument("--batch-size", type=int, help="effective batch of every training")
@@ -98,11 +106,27 @@ def main(argv: list[str] | None = None) -> dict:
     seenet_cfg = cli.model_config(args, "seenet", data, "classifier")
     cam_cfg = cli.model_config(args, "cam_classifier", data, "classifier")
     deeplab_cfg = cli.model_config(args, "deeplab_largefov", data, "deeplab")
-    run.write_config({"args": vars(args), "data": data, "classifier_train": cls_train,
+    pretrain_cfg = pretrain_train = None
+    if recipe["pretrain"] is not None and args.weights is None:
+        pretrain_cfg = ModelConfig("cam_classifier", seenet_cfg.backbone,
+                                   kwargs=dict(recipe["pretrain"]["kwargs"]))
+        pretrain_train = with_changes(recipe["pretrain_train"],
+                                      iterations=args.pretrain_iterations, **common)
+        backbone = str(root / "pretrain" / "backbone.pt")
+        seenet_cfg, cam_cfg, deeplab_cfg = (
+            dataclasses.replace(cfg, weights=backbone, weights_format="backbone")
+            for cfg in (seenet_cfg, cam_cfg, deeplab_cfg)
+        )
+    run.write_config({"args": vars(args), "data": data, "pretrain": pretrain_cfg,
+                      "pretrain_train": pretrain_train, "classifier_train": cls_train,
                       "deeplab_train": seg_train, "seenet": seenet_cfg, "cam": cam_cfg,
                       "deeplab": deeplab_cfg})
     timer = Timer()
     started = time.perf_counter()
+    if pretrain_cfg is not None and not (root / "pretrain" / "backbone.pt").exists():
+        with timer("pretrain backbone"):
+            pretrain_backbone(pretrain_cfg, data, pretrain_train, RunDir(root / "pretrain"),
+                              ctx=ctx, resume=args.resume, progress=args.progress)
 
     def trained(cfg: ModelConfig, name: str, train_cfg, **kw) -> torch.nn.Module:
         stage = RunDir(root / name)
@@ -128,6 +152,7 @@ def main(argv: list[str] | None = None) -> dict:
             "SeeNet S_A": attention_quality(data, root / "attention_seenet", branch="a"),
             "SeeNet max(S_A, S_B)": attention_quality(data, root / "attention_seenet"),
         }
+        zones = attention_zones(data, root / "attention_seenet", branch="a")
     with timer("pseudo labels"):
         done = make_pseudo_labels(data, root / "attention_seenet", root / "pseudo_labels",
                                     crf=args.crf, ctx=ctx, skip_bad=args.skip_bad,
@@ -151,6 +176,7 @@ def main(argv: list[str] | None = None) -> dict:
     results = {
         "attention_miou": {k: c.best_miou for k, c in curves.items()},
         "attention_threshold": {k: c.best_threshold for k, c in curves.items()},
+        "seenet_zone_counts": zones.counts.tolist(),
         "proxy_label_miou": proxy.scores.miou,
         "proxy_label_ignored": proxy.ignored,
         "deeplab_proxy_miou": scores["proxy"].miou,
@@ -160,7 +186,7 @@ def main(argv: list[str] | None = None) -> dict:
         "total_seconds": total,
     }
     run.write_json("results.json", results)
-    run.write_text("report.md", report(data, results, curves, proxy, scores))
+    run.write_text("report.md", report(data, results, curves, proxy, scores, zones))
     print(f"[pipeline] done in {total:.0f} s; report: {root / 'report.md'}")
     return results
 
@@ -182,7 +208,7 @@ def draw_figure(data, root: Path, model, cfg: ModelConfig, n: int) -> np.ndarray
     return image_grid(rows)
 
 
-def report(data, results: dict, curves: dict, proxy, scores: dict) -> str:
+def report(data, results: dict, curves: dict, proxy, scores: dict, zones) -> str:
     source = "the embedded synthetic dataset" if data.synthetic else f"VOC ({data.voc_root})"
     lines = [
         "# wsss pipeline report",
@@ -206,6 +232,18 @@ def report(data, results: dict, curves: dict, proxy, scores: dict) -> str:
     lines += [
         "",
         f"SeeNet max(S_A, S_B) - plain CAM: **{gain:+.1f} mIoU points**.",
+        "",
+        "### Where SeeNet erases (diagnostic)",
+        "",
+        "The ternary mask of S_A's maps (delta_h 0.7, delta_l 0.05) against the ground truth: "
+        "S_B learns to classify from the potential zone, and S_C teaches it that the "
+        "background zone holds no class. Erasing can extend the attention over the objects "
+        "only when the potential zone is mostly object.",
+        "",
+        "| zone | share of object pixels | share of background pixels | object share of the zone |",
+        "|---|---|---|---|",
+        *[f"| {name} | {o:.1%} | {b:.1%} | {z:.1%} |" for name, o, b, z in zip(
+            ZONES, zones.object_in_zones, zones.background_in_zones, zones.object_share)],
         "",
         "## Proxy labels (SeeNet attention fused with saliency, train)",
         "",

@@ -315,3 +315,52 @@ def test_vgg16_seenet_layout_at_output_stride_8():
         VGG16("largefov", output_stride=16)
     with pytest.raises(ValueError, match="output_stride"):
         VGG16("seenet", output_stride=4)
+
+
+def _receptive_field(net: nn.Module) -> int:
+    """Receptive field (px) of one output cell: ``r += (k - 1) * d * jump``, ``jump *= s``."""
+    field, jump = 1, 1
+    for module in net.children():
+        if isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+            kernel, stride, dilation = (
+                (v if isinstance(v, int) else v[0])
+                for v in (module.kernel_size, module.stride, getattr(module, "dilation", 1))
+            )
+            field += (kernel - 1) * dilation * jump
+            jump *= stride
+    return field
+
+
+@pytest.mark.parametrize(
+    ("layout", "num_blocks", "output_stride", "field"),
+    [("seenet", 5, None, 196), ("seenet", 4, None, 92), ("largefov", 5, None, 243),
+     ("largefov", 4, None, 99), ("seenet", 4, 8, 92)],
+)
+def test_vgg_truncated_after_conv4(layout, num_blocks, output_stride, field):
+    net = VGG16(layout, width=0.125, num_blocks=num_blocks, output_stride=output_stride)
+    assert _receptive_field(net) == field
+    assert hasattr(net, "conv5_1") == (num_blocks == 5)
+    if num_blocks == 4:
+        names = [n for n, _ in net.named_children()]
+        assert names[-1] == "conv4_3" and "pool4" not in names and net.output_stride == 8
+        size = (6, 9) if layout == "seenet" else (7, 10)  # floor vs ceil of 50 / 8, 75 / 8
+        assert net(torch.zeros(1, 3, 50, 75)).shape == (1, 64, *size)
+        assert net.out_channels == 64 and "num_blocks=4" in repr(net)
+
+
+def test_vgg_truncated_bad_arguments():
+    for bad in (3, 6, True, 4.0):
+        with pytest.raises(ValueError, match="num_blocks"):
+            VGG16("seenet", num_blocks=bad)
+    with pytest.raises(ValueError, match="output_stride"):
+        VGG16("seenet", num_blocks=4, output_stride=16)
+
+
+def test_vgg16_tiny_backbone_is_the_truncated_narrow_bn_network():
+    from wsss.models import create_backbone, create_model
+
+    for layout in ("seenet", "largefov"):
+        net = create_backbone("vgg16_tiny", layout)
+        assert (net.num_blocks, net.width, net.batch_norm, net.output_stride) == (4, 0.125, True, 8)
+    model = create_model("seenet", backbone="vgg16_tiny")
+    assert model(torch.zeros(2, 3, 64, 64), torch.ones(2, 20)).logits_a.shape == (2, 20)

@@ -59,7 +59,8 @@ def test_scripts_chain_on_synthetic_data(tmp_path):
 
 def test_run_pipeline_writes_a_report(tmp_path):
     run = tmp_path / "pipeline"
-    results = script("run_pipeline")["main"]([*TINY, "--classifier-iterations", "2",
+    results = script("run_pipeline")["main"]([*TINY, "--pretrain-iterations", "2",
+                                              "--classifier-iterations", "2",
                                               "--deeplab-iterations", "2", "--figures", "2",
                                               "--batch-size", "4", "--run-dir", str(run)])
     report = (run / "report.md").read_text()
@@ -69,13 +70,22 @@ def test_run_pipeline_writes_a_report(tmp_path):
     assert (run / "figures" / "pipeline.png").stat().st_size > 1000
     assert results["ratio"] == pytest.approx(results["deeplab_proxy_miou"]
                                              / results["deeplab_gt_miou"])
+    # the synthetic recipe pretrains one backbone on the image labels; every network starts there
+    config = json.loads((run / "config.json").read_text())
+    assert config["pretrain_train"]["iterations"] == 2
+    assert (run / "pretrain" / "backbone.pt").exists()
+    for name in ("seenet", "cam", "deeplab"):
+        assert config[name]["weights_format"] == "backbone"
+        assert config[name]["weights"] == str(run / "pretrain" / "backbone.pt")
     # --resume reuses every finished stage and gives the same numbers
-    again = script("run_pipeline")["main"]([*TINY, "--classifier-iterations", "2",
+    again = script("run_pipeline")["main"]([*TINY, "--pretrain-iterations", "2",
+                                            "--classifier-iterations", "2",
                                             "--deeplab-iterations", "2", "--figures", "2",
                                             "--batch-size", "4", "--run-dir", str(run),
                                             "--resume"])
     assert again["deeplab_proxy_miou"] == results["deeplab_proxy_miou"]
     assert "train seenet" not in again["seconds"]
+    assert "pretrain backbone" not in again["seconds"]
 
 
 @pytest.mark.parametrize("name", ["train_seenet", "train_deeplab", "make_attention",

@@ -438,3 +438,71 @@ def test_threshold_curve_rejects_bad_thresholds():
 
 def test_scores_type():
     assert isinstance(ConfusionMatrix(2).compute(), SegmentationScores)
+
+
+# ------------------------------------------------------------------ ternary-mask zone shares
+
+
+def _zone_counts_reference(attention, classes, target, delta_h, delta_l):
+    """Pixel by pixel, in float64."""
+    counts = np.zeros((2, 3), dtype=np.int64)
+    present = [c for c in range(attention.shape[0]) if classes[c]]
+    for i in range(target.shape[0]):
+        for j in range(target.shape[1]):
+            peak = max((float(attention[c, i, j]) for c in present), default=0.0)
+            zone = 0 if peak > delta_h else (2 if peak < delta_l else 1)
+            if target[i, j] == 0:
+                counts[1, zone] += 1
+            elif target[i, j] != 255:
+                counts[0, zone] += 1
+    return counts
+
+
+def test_zone_counter_hand_computed():
+    from wsss.metrics import TernaryZoneCounter
+
+    counter = TernaryZoneCounter(delta_h=0.7, delta_l=0.05)
+    attention = np.zeros((3, 2, 3), np.float32)
+    attention[0] = [[0.8, 0.6, 0.0], [0.04, 0.05, 0.7]]  # class 0, in the image
+    attention[2] = [[0.0, 0.9, 0.0], [0.0, 0.0, 0.0]]  # class 2, absent: never used
+    target = np.array([[1, 1, 0], [255, 0, 1]])
+    counter.update(attention, np.array([1, 0, 0]), target)
+    # objects: 0.8 -> attention, 0.6 -> potential, 0.7 -> potential (not > 0.7)
+    # background: 0.0 -> background, 0.05 -> potential (not < 0.05); 255 is not counted
+    shares = counter.compute()
+    assert shares.counts.tolist() == [[1, 2, 0], [0, 1, 1]]
+    np.testing.assert_allclose(shares.object_share, [1.0, 2 / 3, 0.0])
+    # an image without classes puts everything in the background zone
+    counter.update(attention, np.array([0, 0, 0]), target)
+    assert counter.compute().counts.tolist() == [[1, 2, 3], [0, 1, 3]]
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.floats(0.1, 0.9), st.floats(0.0, 0.09))
+def test_zone_counter_matches_reference(seed, delta_h, delta_l):
+    from wsss.metrics import TernaryZoneCounter
+
+    rng = np.random.default_rng(seed)
+    attention = rng.random((4, 5, 6)).astype(np.float32)
+    classes = rng.integers(0, 2, 4)
+    target = rng.choice([0, 1, 3, 255], size=(5, 6))
+    counter = TernaryZoneCounter(delta_h, delta_l)
+    counter.update(attention, classes, target)
+    expected = _zone_counts_reference(attention, classes, target, delta_h, delta_l)
+    assert counter.compute().counts.tolist() == expected.tolist()
+    any_object = bool(((target > 0) & (target != 255)).any())
+    assert counter.compute().object_in_zones.sum() == pytest.approx(float(any_object))
+
+
+def test_zone_counter_bad_inputs():
+    from wsss.metrics import TernaryZoneCounter
+
+    with pytest.raises(ValueError, match="delta_l"):
+        TernaryZoneCounter(delta_h=0.05, delta_l=0.7)
+    counter = TernaryZoneCounter()
+    with pytest.raises(ValueError, match="attention"):
+        counter.update(np.full((1, 2, 2), np.nan), np.array([1]), np.zeros((2, 2), int))
+    with pytest.raises(ValueError, match="classes"):
+        counter.update(np.zeros((2, 2, 2)), np.array([1]), np.zeros((2, 2), int))
+    with pytest.raises(ValueError, match="target"):
+        counter.update(np.zeros((1, 2, 2)), np.array([1]), np.zeros((3, 2), int))

@@ -359,3 +359,51 @@ def test_caffe_problems():
     assert "fc7.bias" in report.describe() and "conv6_1.weight" in report.describe()
     with pytest.raises(TypeError, match="model"):
         load_deeplab_caffe_vgg16(DeepLabLargeFOV(resnet_tiny(), head_channels=8), state)
+
+
+# ------------------------------------------------------------ the library's own backbone files
+
+
+def test_backbone_weights_round_trip_through_a_file_into_another_model(tmp_path):
+    from wsss.io import save_checkpoint
+    from wsss.models import create_backbone, create_model, load_backbone_weights
+
+    torch.manual_seed(0)
+    source = create_backbone("vgg16_tiny", "seenet")
+    for bn in (m for m in source.modules() if isinstance(m, torch.nn.BatchNorm2d)):
+        bn.running_mean.uniform_()  # buffers travel too
+    path = tmp_path / "backbone.pt"
+    save_checkpoint(source.state_dict(), path)
+    # the classifier's backbone initialises DeepLab's (another layout, the same parameters)
+    model = create_model("deeplab_largefov", backbone="vgg16_tiny")
+    report = load_backbone_weights(model, path)
+    assert report.ok and len(report.loaded) == len(source.state_dict())
+    assert all(key.startswith("backbone.") for key in report.loaded)
+    for key, value in source.state_dict().items():
+        assert torch.equal(model.backbone.state_dict()[key], value), key
+    # a state dict saved from a whole model (``backbone.`` and ``module.`` prefixes) loads too
+    wrapped = {f"module.backbone.{k}": v for k, v in source.state_dict().items()}
+    bare = create_backbone("vgg16_tiny", "seenet")
+    assert load_backbone_weights(bare, wrapped).ok
+    assert torch.equal(bare.conv2_1.weight, source.conv2_1.weight)
+
+
+def test_backbone_weights_mismatches_are_reported_and_strict_raises():
+    from wsss.models import create_backbone, load_backbone_weights
+
+    tiny = create_backbone("vgg16_tiny", "seenet")
+    full = create_backbone("vgg16_narrow_bn", "seenet")
+    before = full.conv5_1.weight.clone()
+    with pytest.raises(ValueError, match="missing"):
+        load_backbone_weights(full, tiny.state_dict())  # no conv5 in the file
+    assert torch.equal(full.conv5_1.weight, before)  # strict: nothing copied
+    report = load_backbone_weights(full, tiny.state_dict(), strict=False)
+    assert {"conv5_1.weight", "bn5_3.running_var"} <= set(report.missing)
+    assert torch.equal(full.conv4_3.weight, tiny.conv4_3.weight)
+    wide = create_backbone("vgg16_tiny", "seenet", width=0.25)
+    report = load_backbone_weights(wide, tiny.state_dict(), strict=False)
+    assert report.mismatched[0].key == "conv1_1.weight"
+    assert report.mismatched[0].expected == (16, 3, 3, 3)
+    assert report.mismatched[0].found == (8, 3, 3, 3)
+    with pytest.raises(TypeError, match="backbone"):
+        load_backbone_weights("vgg", tiny.state_dict())

@@ -26,15 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from wsss._validation import check_thresholds
 from wsss.data.sample import VOC_CLASSES
 
 __all__ = [
     "ORACLE_NOTE",
     "VOC_LABEL_NAMES",
+    "ZONES",
     "CAMThresholdCurve",
     "ConfusionMatrix",
     "SegmentationScores",
+    "TernaryZoneCounter",
     "ThresholdCurve",
+    "ZoneShares",
     "mean_iou",
 ]
 
@@ -712,3 +716,119 @@ class CAMThresholdCurve:
             best_threshold=best_t,
             best_miou=best_m,
         )
+
+
+# --------------------------------------------------------------------------------------------
+# Ternary-mask zones against the ground truth (a diagnostic for erasing)
+
+#: The zones of a ternary mask (design, section 3), in the order :class:`ZoneShares` uses.
+ZONES: tuple[str, ...] = ("attention", "potential", "background")
+
+
+@dataclass(frozen=True)
+class ZoneShares:
+    """Where the zones of a ternary mask fall relative to the ground truth.
+
+    SeeNet's branch S_B learns from the *potential* zone and S_C teaches it that the
+    *background* zone holds no class, so erasing can only extend the attention over the
+    objects when the potential zone is mostly object and little object lies in the background
+    zone. These shares say whether that holds.
+
+    Attributes
+    ----------
+    counts
+        ``int64`` ``(2, 3)``: ground-truth object pixels (row 0) and background pixels (row 1)
+        in each zone of :data:`ZONES` (columns).
+
+    Examples
+    --------
+    >>> shares = ZoneShares(np.array([[6, 3, 1], [0, 3, 7]]))
+    >>> shares.object_in_zones.tolist()  # where the object pixels are
+    [0.6, 0.3, 0.1]
+    >>> shares.object_share.tolist()  # how much of each zone is object
+    [1.0, 0.5, 0.125]
+    """
+
+    counts: np.ndarray
+
+    @property
+    def object_in_zones(self) -> np.ndarray:
+        """``(3,)``: the fraction of the object pixels in each zone."""
+        return self.counts[0] / max(int(self.counts[0].sum()), 1)
+
+    @property
+    def background_in_zones(self) -> np.ndarray:
+        """``(3,)``: the fraction of the background pixels in each zone."""
+        return self.counts[1] / max(int(self.counts[1].sum()), 1)
+
+    @property
+    def object_share(self) -> np.ndarray:
+        """``(3,)``: the fraction of each zone's pixels that are object (NaN for an empty zone)."""
+        total = self.counts.sum(axis=0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            return np.where(total > 0, self.counts[0] / total, np.nan)
+
+
+class TernaryZoneCounter:
+    """Count the ground-truth object and background pixels in each ternary-mask zone.
+
+    For each image the class-agnostic attention ``M = max_c A_c`` over the image's classes
+    (0 where it has none) is split as the ternary mask splits it: attention zone ``M > delta_h``,
+    background zone ``M < delta_l``, potential zone otherwise. The maps given here are the
+    stored, max-normalised attention at image resolution, so the zones approximate those of
+    training (min-max normalised raw maps of S_A at feature resolution).
+
+    Parameters
+    ----------
+    delta_h, delta_l
+        The mask's thresholds, ``delta_l < delta_h`` (SeeNet trains with 0.7 and 0.05).
+    ignore_index
+        Ground-truth value that is not counted (255).
+
+    Examples
+    --------
+    >>> counter = TernaryZoneCounter()
+    >>> attention = np.array([[[0.9, 0.5, 0.5, 0.01]]])  # (C=1, H=1, W=4)
+    >>> counter.update(attention, np.array([1]), np.array([[1, 1, 0, 0]]))
+    >>> counter.compute().counts.tolist()
+    [[1, 1, 0], [0, 1, 1]]
+    """
+
+    def __init__(
+        self, delta_h: float = 0.7, delta_l: float = 0.05, ignore_index: int = 255
+    ) -> None:
+        check_thresholds(delta_h, delta_l)
+        self.delta_h, self.delta_l = float(delta_h), float(delta_l)
+        self.ignore_index = int(ignore_index)
+        self._counts = np.zeros((2, 3), dtype=np.int64)
+
+    def update(self, attention: ArrayLike, classes: ArrayLike, target: ArrayLike) -> None:
+        """Add one image: ``attention`` ``(C, H, W)`` in [0, 1], ``classes`` ``(C,)``
+        multi-hot, ``target`` ``(H, W)`` integer labels (0 background)."""
+        att = _to_numpy("attention", attention)
+        present = _to_numpy("classes", classes)
+        tgt = _to_numpy("target", target)
+        if att.dtype.kind != "f" or att.ndim != 3:
+            raise ValueError(f"attention: expected a float (C, H, W) array, got {att.shape}")
+        if not np.isfinite(att).all():
+            raise ValueError("attention: contains NaN or infinite values")
+        if present.shape != att.shape[:1]:
+            raise ValueError(
+                f"classes: expected shape ({att.shape[0]},), got {tuple(present.shape)}"
+            )
+        _check_integer("target", tgt)
+        if tgt.shape != att.shape[1:]:
+            raise ValueError(
+                f"target: shape {tuple(tgt.shape)} does not match the attention's "
+                f"{tuple(att.shape[1:])}"
+            )
+        chosen = att[present.astype(bool)]
+        peak = chosen.max(axis=0) if chosen.shape[0] else np.zeros(att.shape[1:])
+        zone = np.where(peak > self.delta_h, 0, np.where(peak < self.delta_l, 2, 1))
+        objects = (tgt > 0) & (tgt != self.ignore_index)
+        self._counts[0] += np.bincount(zone[objects], minlength=3)
+        self._counts[1] += np.bincount(zone[tgt == 0], minlength=3)
+
+    def compute(self) -> ZoneShares:
+        """The counts so far as :class:`ZoneShares`."""
+        return ZoneShares(self._counts.copy())

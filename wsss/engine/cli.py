@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from .rundir import RunDir
-from .stages import DataConfig, ModelConfig, preset, with_changes
+from .stages import WEIGHT_FORMATS, DataConfig, ModelConfig, preset, with_changes
 from .trainer import TrainConfig
 
 __all__ = [
@@ -84,8 +84,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     """
     g = parser.add_argument_group("model")
     g.add_argument("--backbone", help="backbone name (default: the preset's)")
-    g.add_argument("--weights", help="ImageNet / DeepLab init weights for the backbone")
-    g.add_argument("--weights-format", choices=("torchvision", "caffe"), default="torchvision",
+    g.add_argument("--weights", help="init weights for the backbone (ImageNet, DeepLab's "
+                   "Caffe init, or a backbone.pt written by run_pipeline.py's pretraining)")
+    g.add_argument("--weights-format", choices=WEIGHT_FORMATS, default="torchvision",
                    help="layout of --weights; also picks the input normalisation")
 
 

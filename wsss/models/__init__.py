@@ -26,6 +26,7 @@ from .vgg import VGG16, VGG16_CHANNELS, VGG16_NARROW_WIDTH, VGG_LAYOUTS, scale_c
 from .weights import (
     LoadReport,
     ShapeMismatch,
+    load_backbone_weights,
     load_deeplab_caffe_vgg16,
     load_imagenet_resnet,
     load_imagenet_vgg16,
@@ -53,6 +54,7 @@ __all__ = [
     "create_model",
     "list_backbones",
     "list_models",
+    "load_backbone_weights",
     "load_deeplab_caffe_vgg16",
     "load_imagenet_resnet",
     "load_imagenet_vgg16",

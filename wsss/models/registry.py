@@ -39,6 +39,13 @@ def _vgg16_narrow_bn(layout: str, **kwargs: Any) -> nn.Module:
     return VGG16(layout, **kwargs)
 
 
+def _vgg16_tiny(layout: str, **kwargs: Any) -> nn.Module:
+    kwargs.setdefault("width", VGG16_NARROW_WIDTH)
+    kwargs.setdefault("batch_norm", True)
+    kwargs.setdefault("num_blocks", 4)
+    return VGG16(layout, **kwargs)
+
+
 def _resnet101(layout: str, **kwargs: Any) -> nn.Module:
     kwargs.setdefault("output_stride", 8 if layout == "largefov" else 16)
     return resnet101(**kwargs)
@@ -53,6 +60,7 @@ _BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "vgg16": _vgg16,
     "vgg16_narrow": _vgg16_narrow,
     "vgg16_narrow_bn": _vgg16_narrow_bn,
+    "vgg16_tiny": _vgg16_tiny,
     "resnet101": _resnet101,
     "resnet_tiny": _resnet_tiny,
 }
@@ -93,7 +101,7 @@ def list_backbones() -> list[str]:
     Examples
     --------
     >>> list_backbones()
-    ['resnet101', 'resnet_tiny', 'vgg16', 'vgg16_narrow', 'vgg16_narrow_bn']
+    ['resnet101', 'resnet_tiny', 'vgg16', 'vgg16_narrow', 'vgg16_narrow_bn', 'vgg16_tiny']
     """
     return sorted(_BACKBONES)
 
@@ -105,7 +113,10 @@ def create_backbone(name: str, layout: str = "seenet", **kwargs: Any) -> nn.Modu
     ----------
     name
         One of :func:`list_backbones`: ``"vgg16"``, ``"vgg16_narrow"`` (width 1/8),
-        ``"resnet101"`` (frozen batch norm), ``"resnet_tiny"`` (tests and demos).
+        ``"vgg16_narrow_bn"`` (width 1/8, batch norm), ``"vgg16_tiny"`` (``conv1_1`` ...
+        ``conv4_3`` at width 1/8 with batch norm, stride 8 in both layouts: the synthetic
+        recipe's backbone), ``"resnet101"`` (frozen batch norm), ``"resnet_tiny"`` (tests and
+        demos).
     layout
         ``"seenet"`` or ``"largefov"``.
     **kwargs
@@ -116,6 +127,8 @@ def create_backbone(name: str, layout: str = "seenet", **kwargs: Any) -> nn.Modu
     --------
     >>> create_backbone("resnet_tiny", "largefov").output_stride
     8
+    >>> create_backbone("vgg16_tiny").output_stride, create_backbone("vgg16_tiny").out_channels
+    (8, 64)
     """
     if name not in _BACKBONES:
         valid = ", ".join(list_backbones())

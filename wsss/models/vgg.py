@@ -74,20 +74,27 @@ class VGG16(nn.Module):
         Insert a batch norm ``bn<block>_<index>`` between every convolution and its ReLU. For
         networks trained from scratch (the CPU demos: a plain narrow VGG16 barely trains without
         ImageNet weights); the ImageNet / DeepLab weight files have no batch norm.
+    num_blocks
+        5 (the whole VGG16) or 4: stop after ``conv4_3`` (no pool4, no conv5, no pool5), output
+        stride 8 in both layouts. The truncated network sees less: its receptive field is 92 px
+        (99 px in the ``"largefov"`` layout) against 196 px for the whole ``"seenet"`` layout and
+        243 px for ``"largefov"``, which keeps the class activation maps of small images local
+        (backbone ``"vgg16_tiny"``, the synthetic recipe).
 
     Attributes
     ----------
     out_channels : int
         Channels ``K`` of the output features (512 at ``width=1``).
     output_stride : int
-        Input size / feature size: 16 for ``"seenet"``, 8 for ``"largefov"``.
+        Input size / feature size: 16 for ``"seenet"``, 8 for ``"largefov"``, ``"seenet"`` with
+        ``output_stride=8`` and ``num_blocks=4``.
 
     Notes
     -----
-    Input ``(N, 3, H, W)``, output ``(N, K, h, w)`` with ``h = floor(H / 16)`` for ``"seenet"``
-    and ``h = ceil(H / 8)`` for ``"largefov"`` (likewise for ``w``). Convolutions are
-    initialised with Kaiming-normal weights (fan-out, ReLU) and zero bias; load ImageNet
-    weights with :func:`wsss.models.load_imagenet_vgg16` or
+    Input ``(N, 3, H, W)``, output ``(N, K, h, w)`` with ``h = floor(H / s)`` for ``"seenet"``
+    at output stride ``s`` and ``h = ceil(H / 8)`` for ``"largefov"`` (likewise for ``w``).
+    Convolutions are initialised with Kaiming-normal weights (fan-out, ReLU) and zero bias;
+    load ImageNet weights with :func:`wsss.models.load_imagenet_vgg16` or
     :func:`wsss.models.load_deeplab_caffe_vgg16`.
 
     Examples
@@ -98,6 +105,9 @@ class VGG16(nn.Module):
     (torch.Size([1, 64, 4, 4]), 64, 16)
     >>> VGG16("largefov", width=0.125)(torch.zeros(1, 3, 64, 64)).shape
     torch.Size([1, 64, 8, 8])
+    >>> tiny = VGG16("seenet", width=0.125, num_blocks=4)
+    >>> tiny(torch.zeros(1, 3, 64, 64)).shape, tiny.output_stride, hasattr(tiny, "conv5_1")
+    (torch.Size([1, 64, 8, 8]), 8, False)
     """
 
     def __init__(
@@ -106,22 +116,28 @@ class VGG16(nn.Module):
         width: float = 1.0,
         batch_norm: bool = False,
         output_stride: int | None = None,
+        num_blocks: int = 5,
     ) -> None:
         super().__init__()
         if layout not in VGG_LAYOUTS:
             raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
+        integer = isinstance(num_blocks, int) and not isinstance(num_blocks, bool)
+        if not integer or num_blocks not in (4, 5):
+            raise ValueError(f"num_blocks: expected 4 or 5, got {num_blocks!r}")
         self.layout = layout
+        self.num_blocks = int(num_blocks)
         largefov = layout == "largefov"
-        if output_stride not in ((None, 8) if largefov else (None, 8, 16)):
+        truncated = num_blocks == 4
+        if output_stride not in ((None, 8) if largefov or truncated else (None, 8, 16)):
             raise ValueError(
-                f"output_stride: expected 16 or 8 for 'seenet', 8 for 'largefov', "
-                f"got {output_stride!r}"
+                f"output_stride: expected 16 or 8 for 'seenet', 8 for 'largefov' or "
+                f"num_blocks=4, got {output_stride!r}"
             )
-        stride8 = layout == "seenet" and output_stride == 8
+        stride8 = layout == "seenet" and (output_stride == 8 or truncated)
         self.width = float(width)
         self.batch_norm = bool(batch_norm)
         in_channels = 3
-        for block, block_channels in enumerate(VGG16_CHANNELS, start=1):
+        for block, block_channels in enumerate(VGG16_CHANNELS[:num_blocks], start=1):
             dilation = 2 if (largefov or stride8) and block == 5 else 1
             for index, channels in enumerate(block_channels, start=1):
                 out_channels = scale_channels(channels, width)
@@ -130,12 +146,14 @@ class VGG16(nn.Module):
                 if batch_norm:
                     self.add_module(f"bn{block}_{index}", nn.BatchNorm2d(out_channels))
                 in_channels = out_channels
+            if block == num_blocks < 5:
+                break  # the truncated network ends at its last convolution
             if largefov:
                 stride = 2 if block <= 3 else 1
                 self.add_module(f"pool{block}", nn.MaxPool2d(3, stride=stride, padding=1))
             elif block <= (3 if stride8 else 4):
                 self.add_module(f"pool{block}", nn.MaxPool2d(2, stride=2))
-        if largefov:
+        if largefov and not truncated:
             self.add_module("pool5a", nn.AvgPool2d(3, stride=1, padding=1))
         self.out_channels = in_channels
         self.output_stride = 8 if largefov or stride8 else 16
@@ -145,7 +163,10 @@ class VGG16(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def extra_repr(self) -> str:
-        return f"layout={self.layout!r}, width={self.width}, batch_norm={self.batch_norm}"
+        return (
+            f"layout={self.layout!r}, width={self.width}, batch_norm={self.batch_norm}, "
+            f"num_blocks={self.num_blocks}"
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Features ``(N, K, h, w)`` of images ``x`` ``(N, 3, H, W)``; ReLU after every conv."""

@@ -11,6 +11,9 @@ Users bring the files (design, section 2); three layouts are understood:
   ``(1024, 512, 3, 3)``, ``fc7.*`` ``(1024, 1024, 1, 1)``, optional ``fc8*``):
   :func:`load_deeplab_caffe_vgg16`. These weights expect BGR input minus the mean
   (104.008, 116.669, 122.675) in [0, 255] (design, section 9).
+- a backbone's own ``state_dict`` (``conv1_1.weight``, ``bn1_1.running_mean``, ...; a
+  ``backbone.`` prefix is stripped), as a pretraining run of this library writes it:
+  :func:`load_backbone_weights`.
 
 Files are read with :func:`wsss.io.load_checkpoint` (``weights_only=True``); a checkpoint that
 wraps its weights as ``{"state_dict": ...}`` or ``{"model": ...}`` is unwrapped, and a leading
@@ -36,6 +39,7 @@ from .vgg import VGG16, VGG16_CHANNELS
 __all__ = [
     "LoadReport",
     "ShapeMismatch",
+    "load_backbone_weights",
     "load_deeplab_caffe_vgg16",
     "load_imagenet_resnet",
     "load_imagenet_vgg16",
@@ -295,6 +299,79 @@ def load_imagenet_vgg16(
         tensors,
         plan,
         required=module.state_dict().keys(),
+        ignored=ignored,
+        unexpected=unexpected,
+        strict=strict,
+        origin=origin,
+    )
+    return _prefixed(report, prefix)
+
+
+def load_backbone_weights(
+    backbone: nn.Module,
+    weights: str | os.PathLike | Mapping[str, Tensor],
+    *,
+    strict: bool = True,
+) -> LoadReport:
+    """Load a backbone ``state_dict`` in this library's own key layout (any backbone).
+
+    The file a pretraining stage writes (``torch.save(model.backbone.state_dict())``) restores
+    into the same backbone in another model, e.g. the synthetic recipe's classification
+    pretraining into SeeNet, the CAM baseline and DeepLab (the stand-in for ImageNet weights).
+
+    Parameters
+    ----------
+    backbone
+        The backbone itself, or a model whose ``backbone`` attribute is it (keys are then
+        reported with a ``backbone.`` prefix).
+    weights
+        A checkpoint path or a state dict: a backbone's own ``state_dict``, or a whole model's
+        (e.g. a trained classifier's ``model.pt``), whose ``backbone.*`` entries are loaded and
+        the rest listed as ``ignored``. A ``module.`` prefix is stripped.
+    strict
+        Raise :class:`ValueError` listing every missing, unexpected or mis-shaped entry.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from wsss.models import create_backbone, create_model
+    >>> source = create_backbone("vgg16_tiny")
+    >>> model = create_model("deeplab_largefov", backbone="vgg16_tiny")
+    >>> report = load_backbone_weights(model, source.state_dict())
+    >>> report.ok, torch.equal(model.backbone.conv4_3.weight, source.conv4_3.weight)
+    (True, True)
+    >>> report.loaded[0]
+    'backbone.conv1_1.weight'
+    >>> classifier = create_model("cam_classifier", backbone="vgg16_tiny")
+    >>> report = load_backbone_weights(model, classifier.state_dict())  # a whole model's file
+    >>> report.ok, report.ignored[0]
+    (True, 'head.0.weight')
+    """
+    module = getattr(backbone, "backbone", backbone)
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"backbone: expected an nn.Module, got {type(backbone).__name__}")
+    prefix = "backbone." if module is not backbone else ""
+    state, origin = _read(weights)
+    tensors, ignored = _split_tensors(state)
+    own = module.state_dict().keys()
+    whole_model = any(_strip(k, ("module.",)).startswith("backbone.") for k in tensors)
+    plan, unexpected = {}, []
+    for source_key in tensors:
+        key = _strip(source_key, ("module.",))
+        if whole_model:  # a whole model's weights: its backbone, the rest is not for us
+            if not key.startswith("backbone."):
+                ignored.append(source_key)
+                continue
+            key = key[len("backbone.") :]
+        if key in own:
+            plan[source_key] = key
+        else:
+            unexpected.append(source_key)
+    report = _apply(
+        module,
+        tensors,
+        plan,
+        required=own,
         ignored=ignored,
         unexpected=unexpected,
         strict=strict,
