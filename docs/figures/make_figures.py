@@ -1,6 +1,6 @@
 """Draw the figures of "How SeeNet works" from a tiny SeeNet trained on the synthetic data.
 
-Run from the repository root (about two minutes on two CPU cores, no download)::
+Run from the repository root (under a minute on two idle CPU cores, no download)::
 
     python docs/figures/make_figures.py
 
