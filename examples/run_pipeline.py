@@ -107,14 +107,14 @@ def main(argv: list[str] | None = None) -> dict:
     cam_cfg = cli.model_config(args, "cam_classifier", data, "classifier")
     deeplab_cfg = cli.model_config(args, "deeplab_largefov", data, "deeplab")
     pretrain_cfg = pretrain_train = None
+    backbone = root / "pretrain" / "backbone.pt"  # the synthetic recipe's pretrained backbone
     if recipe["pretrain"] is not None and args.weights is None:
         pretrain_cfg = ModelConfig("cam_classifier", seenet_cfg.backbone,
                                    kwargs=dict(recipe["pretrain"]["kwargs"]))
         pretrain_train = with_changes(recipe["pretrain_train"],
                                       iterations=args.pretrain_iterations, **common)
-        backbone = str(root / "pretrain" / "backbone.pt")
         seenet_cfg, cam_cfg, deeplab_cfg = (
-            dataclasses.replace(cfg, weights=backbone, weights_format="backbone")
+            dataclasses.replace(cfg, weights=str(backbone), weights_format="backbone")
             for cfg in (seenet_cfg, cam_cfg, deeplab_cfg)
         )
     run.write_config({"args": vars(args), "data": data, "pretrain": pretrain_cfg,
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> dict:
                       "deeplab": deeplab_cfg})
     timer = Timer()
     started = time.perf_counter()
-    if pretrain_cfg is not None and not (root / "pretrain" / "backbone.pt").exists():
+    if pretrain_cfg is not None and not backbone.exists():  # else a resumed run's file
         with timer("pretrain backbone"):
             pretrain_backbone(pretrain_cfg, data, pretrain_train, RunDir(root / "pretrain"),
                               ctx=ctx, resume=args.resume, progress=args.progress)

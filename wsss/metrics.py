@@ -104,6 +104,40 @@ def _default_names(num_classes: int, class_names: Sequence[str] | None) -> tuple
     return names
 
 
+def _attention_inputs(
+    attention: ArrayLike, classes: ArrayLike, target: ArrayLike, num_maps: int | None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Check one image's attention ``(C, H, W)`` in [0, 1], multi-hot ``classes`` ``(C,)`` and
+    integer ``target`` ``(H, W)``; ``num_maps`` fixes ``C`` (``None``: any)."""
+    att = _to_numpy("attention", attention)
+    present = _to_numpy("classes", classes)
+    tgt = _to_numpy("target", target)
+    if att.dtype.kind != "f":
+        raise TypeError(f"attention: expected a floating-point dtype, got {att.dtype}")
+    if att.ndim != 3 or (num_maps is not None and att.shape[0] != num_maps):
+        expected = "C" if num_maps is None else num_maps
+        raise ValueError(f"attention: expected shape ({expected}, H, W), got {tuple(att.shape)}")
+    c = att.shape[0]
+    if not np.isfinite(att).all():
+        raise ValueError("attention: contains NaN or infinite values")
+    if att.size and (att.min() < 0 or att.max() > 1):
+        lo, hi = float(att.min()), float(att.max())
+        raise ValueError(f"attention: values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]")
+    if present.dtype.kind not in "biuf":
+        raise TypeError(f"classes: expected a numeric or bool dtype, got {present.dtype}")
+    if present.shape != (c,):
+        raise ValueError(f"classes: expected shape ({c},), got {tuple(present.shape)}")
+    if not np.isin(present, (0, 1)).all():
+        raise ValueError("classes: multi-hot labels must contain only 0 and 1")
+    _check_integer("target", tgt)
+    if tgt.shape != att.shape[1:]:
+        raise ValueError(
+            f"target: shape {tuple(tgt.shape)} does not match the attention's "
+            f"{tuple(att.shape[1:])}"
+        )
+    return att, present, tgt
+
+
 def _valid_targets(
     target: np.ndarray, num_classes: int, ignore_index: int | None
 ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -603,33 +637,7 @@ class CAMThresholdCurve:
         target
             ``(H, W)`` integer ground truth: ``0 .. K-1`` or ``ignore_index``.
         """
-        att = _to_numpy("attention", attention)
-        present = _to_numpy("classes", classes)
-        tgt = _to_numpy("target", target)
-        c = self.num_classes - 1
-        if att.dtype.kind != "f":
-            raise TypeError(f"attention: expected a floating-point dtype, got {att.dtype}")
-        if att.ndim != 3 or att.shape[0] != c:
-            raise ValueError(f"attention: expected shape ({c}, H, W), got {tuple(att.shape)}")
-        if not np.isfinite(att).all():
-            raise ValueError("attention: contains NaN or infinite values")
-        if att.size and (att.min() < 0 or att.max() > 1):
-            lo, hi = float(att.min()), float(att.max())
-            raise ValueError(
-                f"attention: values must lie in [0, 1], got range [{lo:.4g}, {hi:.4g}]"
-            )
-        if present.dtype.kind not in "biuf":
-            raise TypeError(f"classes: expected a numeric or bool dtype, got {present.dtype}")
-        if present.shape != (c,):
-            raise ValueError(f"classes: expected shape ({c},), got {tuple(present.shape)}")
-        if not np.isin(present, (0, 1)).all():
-            raise ValueError("classes: multi-hot labels must contain only 0 and 1")
-        _check_integer("target", tgt)
-        if tgt.shape != att.shape[1:]:
-            raise ValueError(
-                f"target: shape {tuple(tgt.shape)} does not match the attention's "
-                f"{tuple(att.shape[1:])}"
-            )
+        att, present, tgt = _attention_inputs(attention, classes, target, self.num_classes - 1)
 
         t, mask = _valid_targets(tgt, self.num_classes, self.ignore_index)
         if t.size == 0:
@@ -805,23 +813,7 @@ class TernaryZoneCounter:
     def update(self, attention: ArrayLike, classes: ArrayLike, target: ArrayLike) -> None:
         """Add one image: ``attention`` ``(C, H, W)`` in [0, 1], ``classes`` ``(C,)``
         multi-hot, ``target`` ``(H, W)`` integer labels (0 background)."""
-        att = _to_numpy("attention", attention)
-        present = _to_numpy("classes", classes)
-        tgt = _to_numpy("target", target)
-        if att.dtype.kind != "f" or att.ndim != 3:
-            raise ValueError(f"attention: expected a float (C, H, W) array, got {att.shape}")
-        if not np.isfinite(att).all():
-            raise ValueError("attention: contains NaN or infinite values")
-        if present.shape != att.shape[:1]:
-            raise ValueError(
-                f"classes: expected shape ({att.shape[0]},), got {tuple(present.shape)}"
-            )
-        _check_integer("target", tgt)
-        if tgt.shape != att.shape[1:]:
-            raise ValueError(
-                f"target: shape {tuple(tgt.shape)} does not match the attention's "
-                f"{tuple(att.shape[1:])}"
-            )
+        att, present, tgt = _attention_inputs(attention, classes, target, None)
         chosen = att[present.astype(bool)]
         peak = chosen.max(axis=0) if chosen.shape[0] else np.zeros(att.shape[1:])
         zone = np.where(peak > self.delta_h, 0, np.where(peak < self.delta_l, 2, 1))

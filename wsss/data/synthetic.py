@@ -17,8 +17,8 @@ What carries class identity
     *that* there is an object and, more weakly and more noisily than the part, *which* one. At
     the default, a linear classifier of an object's mean body colour names its class for about
     90 % of the objects but a single body pixel's colour for only about 75 % (the part: 100 %
-    either way); at 0.3 the body is so ambiguous (58 % per object) that neither an erasing
-    branch nor a segmentation network can learn it in a CPU-sized run.
+    either way); at 0.3 (58 % per object) the body says little more than *that* there is an
+    object, which leaves an erasing branch nothing class-specific to find once the part is gone.
 
 Why a plain CAM fails on it
     A classifier trained with image labels minimises its loss fastest with the part, so its

@@ -17,7 +17,7 @@ trains narrow networks from scratch on a CPU in minutes (AdamW, batch norm).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -498,6 +498,18 @@ def make_pseudo_labels(
     )
 
 
+def _stored_attention(
+    data: DataConfig, attention_dir: str | Path, branch: str | None
+) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(maps, classes, ground truth)`` of every training image, maps from ``attention_dir``."""
+    for sample in load_dataset(data, "train"):
+        stored = load_attention(Path(attention_dir) / f"{sample.name}.npz")
+        if sample.label is None:
+            raise ValueError(f"data: sample {sample.name} has no ground truth to score against")
+        maps = stored.fused if branch is None else stored.branches[branch]
+        yield maps, stored.classes, sample.label
+
+
 def attention_quality(
     data: DataConfig, attention_dir: str | Path, branch: str | None = None
 ) -> ThresholdCurve:
@@ -524,12 +536,8 @@ def attention_quality(
     ((21,), (21,), True)
     """
     curve = CAMThresholdCurve()
-    for sample in load_dataset(data, "train"):
-        stored = load_attention(Path(attention_dir) / f"{sample.name}.npz")
-        maps = stored.fused if branch is None else stored.branches[branch]
-        if sample.label is None:
-            raise ValueError(f"data: sample {sample.name} has no ground truth to score against")
-        curve.update(maps, stored.classes, sample.label)
+    for maps, classes, label in _stored_attention(data, attention_dir, branch):
+        curve.update(maps, classes, label)
     return curve.compute()
 
 
@@ -561,12 +569,8 @@ def attention_zones(
     ([1.0, 0.0, 0.0], [0.0, 0.0, 1.0])
     """
     counter = TernaryZoneCounter(delta_h, delta_l)
-    for sample in load_dataset(data, "train"):
-        stored = load_attention(Path(attention_dir) / f"{sample.name}.npz")
-        maps = stored.fused if branch is None else stored.branches[branch]
-        if sample.label is None:
-            raise ValueError(f"data: sample {sample.name} has no ground truth to score against")
-        counter.update(maps, stored.classes, sample.label)
+    for maps, classes, label in _stored_attention(data, attention_dir, branch):
+        counter.update(maps, classes, label)
     return counter.compute()
 
 
