@@ -5,8 +5,9 @@
     python examples/run_pipeline.py --voc-root data --sbd-root data/SBD \\
         --saliency-dir data/saliency_dss --weights vgg16-imagenet.pth   # PASCAL VOC 2012
 
-Stages: on the synthetic data only, pretrain a backbone on the image labels (the stand-in for
-ImageNet weights, which every later network starts from); train SeeNet and, as a baseline, a
+Stages: on the synthetic data only, pretrain a backbone on the image labels of images where half
+of the objects hide their discriminative part (the stand-in for ImageNet weights, which every
+later network starts from); train SeeNet and, as a baseline, a
 plain CAM classifier; write attention maps; score them as pseudo labels (plain CAM, SeeNet S_A,
 SeeNet max(S_A, S_B)); fuse SeeNet's attention with saliency into proxy labels; train
 DeepLab-LargeFOV on the proxy labels and, as an upper bound, on the ground truth; evaluate both;
@@ -54,6 +55,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pretrain-iterations", type=int,
                         help="steps of the synthetic recipe's backbone pretraining")
+    parser.add_argument("--pretrain-part-prob", type=float,
+                        help="share of objects that show their part in the pretraining images")
     parser.add_argument("--classifier-iterations", type=int, help="SeeNet / CAM steps")
     parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps")
     parser.add_argument("--batch-size", type=int, help="effective batch of every training")
@@ -106,26 +109,31 @@ def main(argv: list[str] | None = None) -> dict:
     seenet_cfg = cli.model_config(args, "seenet", data, "classifier")
     cam_cfg = cli.model_config(args, "cam_classifier", data, "classifier")
     deeplab_cfg = cli.model_config(args, "deeplab_largefov", data, "deeplab")
-    pretrain_cfg = pretrain_train = None
+    pretrain_cfg = pretrain_train = pretrain_data = None
     backbone = root / "pretrain" / "backbone.pt"  # the synthetic recipe's pretrained backbone
     if recipe["pretrain"] is not None and args.weights is None:
         pretrain_cfg = ModelConfig("cam_classifier", seenet_cfg.backbone,
                                    kwargs=dict(recipe["pretrain"]["kwargs"]))
         pretrain_train = with_changes(recipe["pretrain_train"],
                                       iterations=args.pretrain_iterations, **common)
+        part_prob = args.pretrain_part_prob
+        pretrain_data = dataclasses.replace(data, synthetic_part_prob=(
+            recipe["pretrain_part_prob"] if part_prob is None else part_prob))
         seenet_cfg, cam_cfg, deeplab_cfg = (
             dataclasses.replace(cfg, weights=str(backbone), weights_format="backbone")
             for cfg in (seenet_cfg, cam_cfg, deeplab_cfg)
         )
     run.write_config({"args": vars(args), "data": data, "pretrain": pretrain_cfg,
-                      "pretrain_train": pretrain_train, "classifier_train": cls_train,
+                      "pretrain_data": pretrain_data, "pretrain_train": pretrain_train,
+                      "classifier_train": cls_train,
                       "deeplab_train": seg_train, "seenet": seenet_cfg, "cam": cam_cfg,
                       "deeplab": deeplab_cfg})
     timer = Timer()
     started = time.perf_counter()
     if pretrain_cfg is not None and not backbone.exists():  # else a resumed run's file
         with timer("pretrain backbone"):
-            pretrain_backbone(pretrain_cfg, data, pretrain_train, RunDir(root / "pretrain"),
+            pretrain_backbone(pretrain_cfg, pretrain_data, pretrain_train,
+                              RunDir(root / "pretrain"),
                               ctx=ctx, resume=args.resume, progress=args.progress)
 
     def trained(cfg: ModelConfig, name: str, train_cfg, **kw) -> torch.nn.Module:

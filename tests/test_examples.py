@@ -73,6 +73,8 @@ def test_run_pipeline_writes_a_report(tmp_path):
     # the synthetic recipe pretrains one backbone on the image labels; every network starts there
     config = json.loads((run / "config.json").read_text())
     assert config["pretrain_train"]["iterations"] == 2
+    assert config["pretrain_data"]["synthetic_part_prob"] == 0.5  # half the parts hidden
+    assert config["data"]["synthetic_part_prob"] == 1.0  # every later stage sees them all
     assert (run / "pretrain" / "backbone.pt").exists()
     for name in ("seenet", "cam", "deeplab"):
         assert config[name]["weights_format"] == "backbone"

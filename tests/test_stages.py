@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+
+import numpy as np
 import pytest
 import torch
 
@@ -11,6 +14,7 @@ from wsss.engine.stages import (
     DataConfig,
     ModelConfig,
     build_model,
+    load_dataset,
     pretrain_backbone,
 )
 from wsss.engine.trainer import TrainConfig
@@ -41,6 +45,23 @@ def test_pretraining_is_the_synthetic_recipe_only():
     synthetic = PRESETS["synthetic"]
     backbones = {synthetic[role]["backbone"] for role in ("pretrain", "classifier", "deeplab")}
     assert backbones == {"vgg16_tiny"}  # one backbone, so one file initialises them all
+    assert PRESETS["voc"]["pretrain_part_prob"] is None
+    assert synthetic["pretrain_part_prob"] == 0.5
+    # fine-tuning: the pretrained backbone at a tenth of the heads' learning rate
+    multipliers = synthetic["classifier_train"].multipliers
+    assert multipliers.of("backbone", "weight") == multipliers.of("backbone", "bias") == 0.1
+    assert {multipliers.of(role, kind) for role in ("new", "classifier")
+            for kind in ("weight", "bias")} == {1.0}
+
+
+def test_load_dataset_passes_the_part_probability():
+    data = DataConfig(synthetic_train=6, image_size=48)
+    full = load_dataset(data, "train")
+    none = load_dataset(dataclasses.replace(data, synthetic_part_prob=0.0), "train")
+    assert none.part_prob == 0.0 and full.part_prob == 1.0
+    for a, b in zip(full, none):
+        np.testing.assert_array_equal(a.label, b.label)  # the same scenes, without their parts
+    assert any((a.image != b.image).any() for a, b in zip(full, none))
 
 
 def test_stage_argument_errors(tmp_path):

@@ -206,6 +206,36 @@ def test_part_fraction_argument_sets_the_part_share() -> None:
             assert obj.part_area == round(0.2 * obj.area)
 
 
+def test_part_prob_removes_parts_and_changes_nothing_else() -> None:
+    full = SyntheticVOC(60, image_size=64, saliency=SaliencyQuality())
+    half = SyntheticVOC(60, image_size=64, saliency=SaliencyQuality(), part_prob=0.5)
+    kept = total = 0
+    for i in range(60):
+        a, b = full.scene(i), half.scene(i)
+        np.testing.assert_array_equal(a.sample.label, b.sample.label)
+        np.testing.assert_array_equal(a.sample.saliency, b.sample.saliency)
+        np.testing.assert_array_equal(a.instances, b.instances)
+        changed = (a.sample.image != b.sample.image).any(-1)
+        assert not (changed & (a.parts == 0)).any()  # only part pixels change
+        for k, (obj_a, obj_b) in enumerate(zip(a.objects, b.objects)):
+            total += 1
+            assert dataclasses.replace(obj_b, part_area=obj_a.part_area) == obj_a
+            if obj_b.part_area:  # kept: the same part, painted the same
+                kept += 1
+                np.testing.assert_array_equal(a.parts == k + 1, b.parts == k + 1)
+                assert not changed[a.parts == k + 1].any()
+            else:  # dropped: no part pixel left, and the body's colour painted over it
+                assert not (b.parts == k + 1).any()
+                assert changed[a.parts == k + 1].mean() > 0.9
+    assert total > 100 and 0.4 < kept / total < 0.6
+
+
+def test_part_prob_zero_draws_no_part_and_one_every_part() -> None:
+    assert all((SyntheticVOC(10, part_prob=0.0).scene(i).parts == 0).all() for i in range(10))
+    data = SyntheticVOC(10, part_prob=1.0)
+    assert all(o.part_area > 0 for i in range(10) for o in data.scene(i).objects)
+
+
 def test_clutter_zero_leaves_no_distractors_and_a_smooth_background() -> None:
     data = SyntheticVOC(6, clutter=0.0, saliency=None)
     busy = SyntheticVOC(6, saliency=None)
@@ -409,6 +439,8 @@ def test_render_preview_tiles_image_label_and_saliency() -> None:
         ({"object_scale": (0.01, 0.2)}, ValueError, "object_scale"),
         ({"part_fraction": (0.0, 0.1)}, ValueError, "part_fraction"),
         ({"part_fraction": (0.1, float("nan"))}, ValueError, "part_fraction"),
+        ({"part_prob": -0.1}, ValueError, "part_prob"),
+        ({"part_prob": "half"}, TypeError, "part_prob"),
         ({"body_signal": 1.5}, ValueError, "body_signal"),
         ({"body_signal": "high"}, TypeError, "body_signal"),
         ({"clutter": -1.0}, ValueError, "clutter"),

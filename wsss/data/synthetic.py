@@ -223,7 +223,8 @@ class SyntheticObject:
     area
         Number of pixels of the whole (unoccluded) object.
     part_area
-        Number of pixels of its discriminative part, ``round(area * requested fraction)``.
+        Number of pixels of its discriminative part, ``round(area * requested fraction)``; 0
+        for an object drawn without its part (``SyntheticVOC(part_prob < 1)``).
 
     Examples
     --------
@@ -313,6 +314,13 @@ class SyntheticVOC(Sequence[Sample]):
         ``(0.2, 0.5)``. Widths are 0.45-0.8 of the length.
     part_fraction
         Range of the discriminative part's share of its object's area, default ``(0.07, 0.13)``.
+    part_prob
+        Probability that an object carries its discriminative part, in [0, 1]. Default 1. An
+        object without it is all body (its pixels keep their labels). Lower values make a
+        pretraining set that, like ImageNet, shows objects whose telltale part is hidden, so a
+        backbone trained on it must also learn the bodies (the synthetic recipe pretrains with
+        0.5). Whether an object has its part is drawn from a stream of its own
+        (``default_rng([seed, split_id, index, 2])``), so the images differ only in the parts.
     body_signal
         Weight of the class tint in the body colour, in [0, 1]: 0 makes the body carry no class
         information, 1 a fixed class colour. Default 0.5 (weaker, noisier evidence than the
@@ -350,6 +358,7 @@ class SyntheticVOC(Sequence[Sample]):
         objects_per_image: tuple[int, int] = (1, 3),
         object_scale: tuple[float, float] = (0.2, 0.5),
         part_fraction: tuple[float, float] = (0.07, 0.13),
+        part_prob: float = 1.0,
         body_signal: float = 0.5,
         clutter: float = 1.0,
         max_overlap: float = 0.2,
@@ -386,6 +395,9 @@ class SyntheticVOC(Sequence[Sample]):
         if not (0 < low and high <= 0.5):
             raise ValueError(f"part_fraction: must lie in (0, 0.5], got {part_fraction}")
         self.part_fraction = (low, high)
+        self.part_prob = _check_real("part_prob", part_prob)
+        if not 0 <= self.part_prob <= 1:
+            raise ValueError(f"part_prob: must lie in [0, 1], got {part_prob}")
         self.body_signal = _check_real("body_signal", body_signal)
         if not 0 <= self.body_signal <= 1:
             raise ValueError(f"body_signal: must lie in [0, 1], got {body_signal}")
@@ -456,7 +468,8 @@ class SyntheticVOC(Sequence[Sample]):
         scene_rng = np.random.default_rng([self.seed, split_id, index, 0])
         canvas = _Canvas(self.image_size, scene_rng)
         distractor_masks = self._draw_background(canvas, scene_rng)
-        objects, object_masks, part_masks = self._draw_objects(canvas, scene_rng)
+        part_rng = np.random.default_rng([self.seed, split_id, index, 2])
+        objects, object_masks, part_masks = self._draw_objects(canvas, scene_rng, part_rng)
 
         instances = np.zeros(canvas.shape, dtype=np.uint8)
         parts = np.zeros(canvas.shape, dtype=np.uint8)
@@ -549,15 +562,20 @@ class SyntheticVOC(Sequence[Sample]):
         return distractors
 
     def _draw_objects(
-        self, canvas: _Canvas, rng: np.random.Generator
+        self, canvas: _Canvas, rng: np.random.Generator, part_rng: np.random.Generator
     ) -> tuple[list[SyntheticObject], list[np.ndarray], list[np.ndarray]]:
-        """Place and paint the objects; return them with their full and part masks."""
+        """Place and paint the objects; return them with their full and part masks.
+
+        ``part_rng`` only decides which objects keep their part, so that ``part_prob`` never
+        moves an object or changes a colour (the part's colours are drawn either way).
+        """
         size = canvas.size
         low, high = self.objects_per_image
         count = int(rng.integers(low, high + 1))
         objects: list[SyntheticObject] = []
         masks: list[np.ndarray] = []
-        parts: list[np.ndarray] = []
+        parts: list[np.ndarray] = []  # the painted parts
+        reserved: list[np.ndarray] = []  # where each part would be: no later object covers it
         for _ in range(count):
             class_index = int(rng.choice(self.active_classes))
             fraction = rng.uniform(*self.part_fraction)
@@ -568,7 +586,7 @@ class SyntheticVOC(Sequence[Sample]):
                 window, local = shape.rasterize(canvas)
                 full = np.zeros(canvas.shape, dtype=bool)
                 full[window] = local
-                if self._fits(full, masks, parts):
+                if self._fits(full, masks, reserved):
                     break
             else:
                 continue  # no room for this object: leave it out
@@ -583,6 +601,11 @@ class SyntheticVOC(Sequence[Sample]):
             part_local[local] = local_part
             part = np.zeros(canvas.shape, dtype=bool)
             part[window] = part_local
+            reserved.append(part)
+            if part_rng.random() >= self.part_prob:  # drawn without its part: all body
+                part_local = np.zeros_like(local)
+                part = np.zeros(canvas.shape, dtype=bool)
+                part_area = 0
 
             body = _body_colour(rng, class_index, self.body_signal)
             _paint_body(canvas, shape, window, local, body, outline=True)
