@@ -7,11 +7,10 @@
 
 Stages: on the synthetic data only, pretrain a backbone on the image labels of images where half
 of the objects hide their discriminative part (the stand-in for ImageNet weights, which every
-later network starts from); train SeeNet and, as a baseline, a
-plain CAM classifier; write attention maps; score them as pseudo labels (plain CAM, SeeNet S_A,
-SeeNet max(S_A, S_B)); fuse SeeNet's attention with saliency into proxy labels; train
-DeepLab-LargeFOV on the proxy labels and, as an upper bound, on the ground truth; evaluate both;
-draw figures.
+later network starts from); train SeeNet and, as a baseline, a plain CAM classifier; write
+attention maps; score them as pseudo labels (plain CAM, SeeNet S_A, SeeNet max(S_A, S_B)); fuse
+SeeNet's attention with saliency into proxy labels; train DeepLab-LargeFOV on the proxy labels
+and, as an upper bound, on the ground truth; evaluate both; draw figures.
 """
 
 from __future__ import annotations
@@ -125,16 +124,15 @@ def main(argv: list[str] | None = None) -> dict:
         )
     run.write_config({"args": vars(args), "data": data, "pretrain": pretrain_cfg,
                       "pretrain_data": pretrain_data, "pretrain_train": pretrain_train,
-                      "classifier_train": cls_train,
-                      "deeplab_train": seg_train, "seenet": seenet_cfg, "cam": cam_cfg,
-                      "deeplab": deeplab_cfg})
+                      "classifier_train": cls_train, "deeplab_train": seg_train,
+                      "seenet": seenet_cfg, "cam": cam_cfg, "deeplab": deeplab_cfg})
     timer = Timer()
     started = time.perf_counter()
     if pretrain_cfg is not None and not backbone.exists():  # else a resumed run's file
         with timer("pretrain backbone"):
             pretrain_backbone(pretrain_cfg, pretrain_data, pretrain_train,
-                              RunDir(root / "pretrain"),
-                              ctx=ctx, resume=args.resume, progress=args.progress)
+                              RunDir(root / "pretrain"), ctx=ctx, resume=args.resume,
+                              progress=args.progress)
 
     def trained(cfg: ModelConfig, name: str, train_cfg, **kw) -> torch.nn.Module:
         stage = RunDir(root / name)
