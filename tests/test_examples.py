@@ -70,6 +70,13 @@ def test_run_pipeline_writes_a_report(tmp_path):
     assert (run / "figures" / "pipeline.png").stat().st_size > 1000
     assert results["ratio"] == pytest.approx(results["deeplab_proxy_miou"]
                                              / results["deeplab_gt_miou"])
+    # the synthetic data knows its parts: the report says where each map's attention lies
+    assert "Where the attention lies" in report
+    profile = results["attention_profile"]
+    assert list(profile) == ["plain CAM", "SeeNet S_A", "SeeNet S_B", "SeeNet max(S_A, S_B)"]
+    for means in profile.values():
+        assert list(means) == ["part", "body", "near background", "far background"]
+        assert all(0.0 <= m <= 1.0 for m in means.values())
     # the synthetic recipe pretrains one backbone on the image labels; every network starts there
     config = json.loads((run / "config.json").read_text())
     assert config["pretrain_train"]["iterations"] == 2

@@ -506,3 +506,93 @@ def test_zone_counter_bad_inputs():
         counter.update(np.zeros((2, 2, 2)), np.array([1]), np.zeros((2, 2), int))
     with pytest.raises(ValueError, match="target"):
         counter.update(np.zeros((1, 2, 2)), np.array([1]), np.zeros((3, 2), int))
+
+
+# ------------------------------------------------------------------ attention profile
+
+
+def _profile_reference(attention, classes, target, parts, radius):
+    """Pixel by pixel, chessboard distances by brute force, float64 sums."""
+    h, w = target.shape
+    labelled = [(i, j) for i in range(h) for j in range(w) if target[i, j] not in (0, 255)]
+    sums, counts = np.zeros(4), np.zeros(4, dtype=np.int64)
+
+    def near(i, j, cells):
+        return any(max(abs(i - a), abs(j - b)) <= radius for a, b in cells)
+
+    for c in range(attention.shape[0]):
+        if not classes[c]:
+            continue
+        own = [(i, j) for i in range(h) for j in range(w) if target[i, j] == c + 1]
+        for i in range(h):
+            for j in range(w):
+                t, v = target[i, j], float(attention[c, i, j])
+                if t == c + 1:
+                    k = 0 if parts[i, j] else 1
+                elif t == 0 and near(i, j, own):
+                    k = 2
+                elif t == 0 and not near(i, j, labelled):
+                    k = 3
+                else:
+                    continue
+                sums[k] += v
+                counts[k] += 1
+    return sums, counts
+
+
+def test_attention_profile_hand_computed():
+    from wsss.metrics import PROFILE_REGIONS, AttentionProfileCounter
+
+    attention = np.zeros((2, 3, 5), np.float32)
+    attention[0] = [[0.9, 0.5, 0.1, 0.0, 0.0],
+                    [0.7, 0.3, 0.2, 0.0, 0.0],
+                    [0.1, 0.1, 0.1, 0.0, 0.6]]
+    attention[1] = 0.25  # class 1 is absent from the image: never read
+    target = np.array([[1, 1, 0, 0, 0],
+                       [1, 1, 0, 0, 0],
+                       [255, 0, 0, 0, 0]])
+    parts = np.zeros((3, 5), bool)
+    parts[0, 0] = True
+    counter = AttentionProfileCounter(radius=1)
+    counter.update(attention, np.array([1, 0]), target, parts)
+    profile = counter.compute()
+    # part (0,0) 0.9; body 0.5 0.7 0.3; near (within 1 of the object, background):
+    # (0,2) 0.1, (1,2) 0.2, (2,1) 0.1, (2,2) 0.1; far (farther than 1 from every object pixel):
+    # (0,3) (0,4) (1,3) (1,4) (2,3) 0.0 and (2,4) 0.6; the 255 pixel is in no region
+    assert profile.counts.tolist() == [1, 3, 4, 6]
+    np.testing.assert_allclose(profile.means, [0.9, 0.5, 0.125, 0.1], atol=1e-7)
+    assert list(profile.as_dict()) == list(PROFILE_REGIONS)
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(0, 2**31 - 1), st.integers(1, 3))
+def test_attention_profile_matches_reference(seed, radius):
+    from wsss.metrics import AttentionProfileCounter
+
+    rng = np.random.default_rng(seed)
+    attention = rng.random((3, 7, 8)).astype(np.float32)
+    classes = rng.integers(0, 2, 3)
+    target = rng.choice([0, 0, 0, 1, 3, 255], size=(7, 8))
+    parts = rng.random((7, 8)) < 0.3
+    counter = AttentionProfileCounter(radius=radius)
+    counter.update(attention, classes, target, parts)
+    sums, counts = _profile_reference(attention, classes, target, parts, radius)
+    profile = counter.compute()
+    assert profile.counts.tolist() == counts.tolist()
+    np.testing.assert_allclose(profile.sums, sums, rtol=1e-6)
+
+
+def test_attention_profile_bad_inputs():
+    from wsss.metrics import AttentionProfileCounter
+
+    with pytest.raises(ValueError, match="radius"):
+        AttentionProfileCounter(radius=0)
+    counter = AttentionProfileCounter()
+    ok = (np.zeros((1, 2, 2), np.float32), np.array([1]), np.zeros((2, 2), int))
+    with pytest.raises(ValueError, match="parts"):
+        counter.update(*ok, np.zeros((3, 2), bool))
+    with pytest.raises(ValueError, match="parts"):
+        counter.update(*ok, np.full((2, 2), 2))
+    with pytest.raises(ValueError, match="attention"):
+        counter.update(np.full((1, 2, 2), 1.5), *ok[1:], np.zeros((2, 2), bool))
+    assert np.isnan(counter.compute().means).all()  # nothing was added

@@ -44,6 +44,8 @@ from ..data.transforms import (
 from ..data.voc import VOCSegmentation
 from ..io import load_checkpoint, save_checkpoint
 from ..metrics import (
+    AttentionProfile,
+    AttentionProfileCounter,
     CAMThresholdCurve,
     SegmentationScores,
     TernaryZoneCounter,
@@ -78,6 +80,7 @@ __all__ = [
     "WEIGHT_FORMATS",
     "DataConfig",
     "ModelConfig",
+    "attention_profiles",
     "attention_quality",
     "attention_zones",
     "build_model",
@@ -578,6 +581,56 @@ def attention_zones(
     for maps, classes, label in _stored_attention(data, attention_dir, branch):
         counter.update(maps, classes, label)
     return counter.compute()
+
+
+def attention_profiles(
+    data: DataConfig,
+    sources: dict[str, tuple[str | Path, str | None]],
+    *,
+    radius: int = 8,
+) -> dict[str, AttentionProfile]:
+    """Mean attention on the objects' parts, bodies and the background, synthetic data only.
+
+    Tests the premise of the embedded dataset (:class:`~wsss.metrics.AttentionProfileCounter`):
+    a plain CAM should be high on the discriminative parts and low on the bodies, and SeeNet
+    should raise the bodies without raising the background near the objects. Only
+    :class:`~wsss.data.synthetic.SyntheticVOC` knows where the parts are.
+
+    Parameters
+    ----------
+    data
+        A synthetic :class:`DataConfig` (its training split is read).
+    sources
+        ``{name: (attention_dir, branch)}``; ``branch`` as in :func:`attention_quality`.
+    radius
+        Width in pixels of the near-background ring.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> from wsss.engine.labelling import save_attention
+    >>> data = DataConfig(synthetic_train=2, image_size=48)
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     for sample in load_dataset(data, "train"):  # attention = the ground truth itself
+    ...         truth = np.stack([sample.label == c + 1 for c in range(20)]).astype(np.float32)
+    ...         save_attention(Path(tmp) / f"{sample.name}.npz", truth, {}, sample.classes)
+    ...     profile = attention_profiles(data, {"truth": (tmp, None)})["truth"]
+    >>> profile.as_dict()
+    {'part': 1.0, 'body': 1.0, 'near background': 0.0, 'far background': 0.0}
+    """
+    if not data.synthetic:
+        raise ValueError("data: attention profiles need the synthetic dataset (it knows the parts)")
+    dataset = load_dataset(data, "train")
+    assert isinstance(dataset, SyntheticVOC)
+    counters = {name: AttentionProfileCounter(radius) for name in sources}
+    for i in range(len(dataset)):
+        scene = dataset.scene(i)
+        sample = scene.sample
+        for name, (directory, branch) in sources.items():
+            stored = load_attention(Path(directory) / f"{sample.name}.npz")
+            maps = stored.fused if branch is None else stored.branches[branch]
+            counters[name].update(maps, stored.classes, sample.label, scene.parts > 0)
+    return {name: counter.compute() for name, counter in counters.items()}
 
 
 def label_quality(data: DataConfig, label_dir: str | Path) -> LabelQuality:
