@@ -29,6 +29,11 @@ Why a plain CAM fails on it
     background cannot help: the clutter (flat and striped shapes, colour gradients, and
     *distractors* with the body's colours, shading and texture but no outline and no part) is
     drawn from one distribution for every class, so attention that leaks into it is wrong.
+    How far the CAM stays on the part also depends on the network: a feature cell whose
+    receptive field holds the part can fire on it wherever the cell lies. Measured in the
+    default pipeline run (128 px, ``vgg16_tiny`` backbone, receptive field 92 px, objects
+    25-64 px), the CAM reaches much of each body: mean attention 0.61 on bodies against 0.80
+    on parts and 0.48 on the background next to the objects.
 
 How the saliency map is corrupted
     The saliency map stands in for a salient-object detector such as DSS: class-agnostic,
