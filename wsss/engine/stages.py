@@ -63,6 +63,7 @@ from .distributed import DistContext
 from .labelling import (
     LabelQuality,
     StageReport,
+    StoredAttention,
     crf_refiner,
     evaluate_label_dir,
     evaluate_segmentation,
@@ -515,8 +516,12 @@ def _stored_attention(
         stored = load_attention(Path(attention_dir) / f"{sample.name}.npz")
         if sample.label is None:
             raise ValueError(f"data: sample {sample.name} has no ground truth to score against")
-        maps = stored.fused if branch is None else stored.branches[branch]
-        yield maps, stored.classes, sample.label
+        yield _branch_maps(stored, branch), stored.classes, sample.label
+
+
+def _branch_maps(stored: StoredAttention, branch: str | None) -> np.ndarray:
+    """The maps of one stored ``branch`` (``None``: the fused maps)."""
+    return stored.fused if branch is None else stored.branches[branch]
 
 
 def attention_quality(
@@ -628,8 +633,9 @@ def attention_profiles(
         sample = scene.sample
         for name, (directory, branch) in sources.items():
             stored = load_attention(Path(directory) / f"{sample.name}.npz")
-            maps = stored.fused if branch is None else stored.branches[branch]
-            counters[name].update(maps, stored.classes, sample.label, scene.parts > 0)
+            counters[name].update(
+                _branch_maps(stored, branch), stored.classes, sample.label, scene.parts > 0
+            )
     return {name: counter.compute() for name, counter in counters.items()}
 
 
