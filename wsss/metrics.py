@@ -918,7 +918,10 @@ class AttentionProfileCounter:
         self._counts = np.zeros(len(PROFILE_REGIONS), dtype=np.int64)
 
     def _grow(self, mask: np.ndarray) -> np.ndarray:
-        return ndimage.binary_dilation(mask, np.ones((3, 3), bool), iterations=self.radius)
+        """Chessboard dilation by ``radius``: a separable max filter (a square window)."""
+        size = 2 * self.radius + 1
+        grown = ndimage.maximum_filter(mask.astype(np.uint8), size=size, mode="constant", cval=0)
+        return grown.astype(bool)
 
     def update(
         self, attention: ArrayLike, classes: ArrayLike, target: ArrayLike, parts: ArrayLike
