@@ -31,10 +31,12 @@ from wsss.engine.distributed import init_distributed
 from wsss.engine.labelling import load_attention, predict_segmentation
 from wsss.engine.rundir import RunDir
 from wsss.engine.stages import (
+    ERASING_ZONES,
     ModelConfig,
     attention_profiles,
     attention_quality,
     attention_zones,
+    erasing_ablation,
     evaluate,
     label_quality,
     load_dataset,
@@ -166,6 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
             "SeeNet S_B": (root / "attention_seenet", "b"),
             "SeeNet max(S_A, S_B)": (root / "attention_seenet", None),
         }) if data.synthetic else {}
+        ablation = (erasing_ablation(seenet, seenet_cfg, data, progress=args.progress)
+                    if data.synthetic else {})
     with timer("pseudo labels"):
         done = make_pseudo_labels(data, root / "attention_seenet", root / "pseudo_labels",
                                     crf=args.crf, ctx=ctx, skip_bad=args.skip_bad,
@@ -191,6 +195,8 @@ def main(argv: list[str] | None = None) -> dict:
         "attention_threshold": {k: c.best_threshold for k, c in curves.items()},
         "seenet_zone_counts": zones.counts.tolist(),
         "attention_profile": {k: p.as_dict() for k, p in profiles.items()},
+        "erasing_ablation": {k: {"miou": a.curve.best_miou, **a.profile.as_dict()}
+                             for k, a in ablation.items()},
         "proxy_label_miou": proxy.scores.miou,
         "proxy_label_ignored": proxy.ignored,
         "deeplab_proxy_miou": scores["proxy"].miou,
@@ -201,7 +207,7 @@ def main(argv: list[str] | None = None) -> dict:
     }
     run.write_json("results.json", results)
     run.write_text("report.md", report(data, results, curves, proxy, scores, zones,
-                                           profiles))
+                                           profiles, ablation))
     print(f"[pipeline] done in {total:.0f} s; report: {root / 'report.md'}")
     return results
 
@@ -224,7 +230,7 @@ def draw_figure(data, root: Path, model, cfg: ModelConfig, n: int) -> np.ndarray
 
 
 def report(data, results: dict, curves: dict, proxy, scores: dict, zones,
-           profiles: dict) -> str:
+           profiles: dict, ablation: dict) -> str:
     source = "the embedded synthetic dataset" if data.synthetic else f"VOC ({data.voc_root})"
     lines = [
         "# wsss pipeline report",
@@ -262,6 +268,7 @@ def report(data, results: dict, curves: dict, proxy, scores: dict, zones,
             ZONES, zones.object_in_zones, zones.background_in_zones, zones.object_share)],
         "",
         *profile_section(profiles),
+        *ablation_section(ablation),
         "## Proxy labels (SeeNet attention fused with saliency, train)",
         "",
         "| mIoU on labelled pixels | ignored (255) |",
@@ -315,6 +322,32 @@ def profile_section(profiles: dict) -> list[str]:
         "|---|" + "---:|" * len(PROFILE_REGIONS),
         *[f"| {name} | " + " | ".join(f"{m:.2f}" for m in p.means) + " |"
           for name, p in profiles.items()],
+        "",
+    ]
+
+
+def ablation_section(ablation: dict) -> list[str]:
+    """S_B with other erased zones (synthetic data only: it erases the true parts)."""
+    if not ablation:
+        return []
+    zones = {"learned": "S_A's attention zone (as trained)",
+             "parts": "the ground-truth parts instead", "none": "nothing"}
+    a = ablation["a"].curve.best_miou
+    return [
+        "### What S_B finds when other cells are erased (diagnostic, synthetic data)",
+        "",
+        "The trained SeeNet's S_B run again with three masks that differ only in the erased "
+        "zone (the background zone stays S_A's): is a weak S_B the fault of S_A's attention "
+        "zone, or does S_B find nothing new whatever is erased? One scale, no flip, so S_A "
+        f"scores {a:.1%} here.",
+        "",
+        "| erased | S_B mIoU | max(S_A, S_B) mIoU | max - S_A | S_B on part / body / near bg |",
+        "|---|---|---|---|---|",
+        *[f"| {zones[zone]} | {ablation[f'b/{zone}'].curve.best_miou:.1%} | "
+          f"{ablation[f'max/{zone}'].curve.best_miou:.1%} | "
+          f"{(ablation[f'max/{zone}'].curve.best_miou - a) * 100:+.1f} | "
+          + " / ".join(f"{m:.2f}" for m in ablation[f"b/{zone}"].profile.means[:3]) + " |"
+          for zone in ERASING_ZONES],
         "",
     ]
 

@@ -77,6 +77,13 @@ def test_run_pipeline_writes_a_report(tmp_path):
     for means in profile.values():
         assert list(means) == ["part", "body", "near background", "far background"]
         assert all(0.0 <= m <= 1.0 for m in means.values())
+    # ... and what S_B finds with other erased zones
+    assert "What S_B finds when other cells are erased" in report
+    ablation = results["erasing_ablation"]
+    assert set(ablation) == {"a", "b/learned", "b/parts", "b/none",
+                             "max/learned", "max/parts", "max/none"}
+    for zone in ("learned", "parts", "none"):
+        assert ablation[f"max/{zone}"]["body"] >= ablation["a"]["body"] - 1e-9
     # the synthetic recipe pretrains one backbone on the image labels; every network starts there
     config = json.loads((run / "config.json").read_text())
     assert config["pretrain_train"]["iterations"] == 2

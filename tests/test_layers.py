@@ -163,3 +163,20 @@ def test_head_bad_labels():
         head(torch.rand(1, 4, 3, 3), torch.ones(1, 5))
     with pytest.raises(ValueError, match="features"):
         head(torch.rand(4, 3, 3), torch.ones(1, 3))
+
+
+def test_class_maps_with_a_given_mask_erase_exactly_that_zone():
+    torch.manual_seed(0)
+    head = SelfErasingHead(6, num_classes=3, hidden_channels=4).eval()
+    f = torch.randn(2, 6, 5, 5)
+    y = torch.tensor([[1, 0, 1], [0, 1, 0]])
+    mask = torch.randint(-1, 2, (2, 5, 5)).float()
+    maps = head.class_maps(f, y, mask=mask)
+    expected = head.branch_b(torch.relu(f) * mask[:, None])  # C-ReLU written out
+    torch.testing.assert_close(maps["b"], expected)
+    learned = head.class_maps(f, y)
+    torch.testing.assert_close(maps["a"], learned["a"])  # S_A does not see the mask
+    torch.testing.assert_close(learned["b"], head(f, y).maps_b)  # None: S_A's own mask
+    assert not torch.allclose(maps["b"], learned["b"])
+    with pytest.raises(ValueError, match="mask: batch size"):
+        head.class_maps(f, y, mask=torch.ones(3, 5, 5))

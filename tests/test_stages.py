@@ -10,10 +10,13 @@ import torch
 
 from wsss.engine.rundir import RunDir
 from wsss.engine.stages import (
+    ERASING_ZONES,
     PRESETS,
     DataConfig,
     ModelConfig,
+    _part_cells,
     build_model,
+    erasing_ablation,
     load_dataset,
     pretrain_backbone,
 )
@@ -75,3 +78,71 @@ def test_stage_argument_errors(tmp_path):
     with pytest.raises(ValueError, match=r"missing.*conv5_1"):  # the file has no conv5
         build_model(ModelConfig("deeplab_largefov", "vgg16_narrow_bn",
                                 weights=str(tmp_path / "tiny.pt"), weights_format="backbone"))
+
+
+def test_part_cells_erase_the_cells_the_part_covers_enough():
+    parts = torch.zeros(4, 4, dtype=torch.bool)
+    parts[:2, :2] = True  # the whole top-left cell of a 2x2 grid
+    parts[3, 3] = True  # a quarter of the bottom-right cell
+    cells = _part_cells(parts, torch.Size([2, 2]), 0.25)
+    assert cells.tolist() == [[True, False], [False, True]]
+    assert _part_cells(parts, torch.Size([2, 2]), 0.3).tolist() == [[True, False], [False, False]]
+
+
+def _scored(curve_maps):
+    from wsss.metrics import CAMThresholdCurve
+
+    curve = CAMThresholdCurve()
+    for maps, sample in curve_maps:
+        curve.update(maps, sample.classes, sample.label)
+    return curve.compute()
+
+
+def test_erasing_ablation_learned_zone_is_the_models_own_attention():
+    from wsss.cam import CAMExtractor
+    from wsss.data.transforms import to_tensor
+
+    torch.manual_seed(0)
+    config = ModelConfig("seenet", backbone="resnet_tiny")
+    model = build_model(config)
+    data = DataConfig(synthetic_train=3, image_size=48)
+    scores = erasing_ablation(model, config, data, progress=False)
+    assert sorted(scores) == sorted(
+        ["a", *(f"{kind}/{zone}" for kind in ("b", "max") for zone in ERASING_ZONES)]
+    )
+    extractor = CAMExtractor(model)  # one scale, no flip, S_A's own mask
+    samples = list(load_dataset(data, "train"))
+    att = [
+        extractor(to_tensor(s.image, config.normalizer)[None], torch.from_numpy(s.classes)[None])
+        for s in samples
+    ]
+    for name, maps in (("a", [a.branches["a"] for a in att]),
+                       ("b/learned", [a.branches["b"] for a in att]),
+                       ("max/learned", [a.fused for a in att])):
+        expected = _scored((m[0].numpy(), s) for m, s in zip(maps, samples))
+        np.testing.assert_allclose(scores[name].curve.miou, expected.miou, atol=1e-12)
+    # erasing other cells changes S_B, and the max is taken with S_A
+    assert not np.allclose(scores["b/parts"].profile.sums, scores["b/learned"].profile.sums)
+    for zone in ERASING_ZONES:
+        assert (scores[f"max/{zone}"].profile.means >= scores["a"].profile.means - 1e-9).all()
+
+
+def test_erasing_ablation_without_parts_erases_nothing():
+    torch.manual_seed(0)
+    config = ModelConfig("seenet", backbone="resnet_tiny")
+    data = DataConfig(synthetic_train=3, image_size=48, synthetic_part_prob=0.0)
+    scores = erasing_ablation(build_model(config), config, data, progress=False)
+    np.testing.assert_array_equal(scores["b/parts"].curve.miou, scores["b/none"].curve.miou)
+    np.testing.assert_array_equal(scores["b/parts"].profile.sums, scores["b/none"].profile.sums)
+
+
+def test_erasing_ablation_argument_errors():
+    config = ModelConfig("seenet", backbone="resnet_tiny")
+    model = build_model(config)
+    with pytest.raises(TypeError, match="model: expected a SeeNet"):
+        erasing_ablation(build_model(ModelConfig("cam_classifier", "resnet_tiny")), config, DATA)
+    with pytest.raises(ValueError, match=r"data: .*synthetic"):
+        erasing_ablation(model, config, DataConfig(voc_root="/nonexistent"))
+    for bad in (0.0, 1.5, True):
+        with pytest.raises(ValueError, match="part_cover"):
+            erasing_ablation(model, config, DATA, part_cover=bad)

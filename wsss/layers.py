@@ -318,12 +318,20 @@ class SelfErasingHead(nn.Module):
             mask=mask,
         )
 
-    def class_maps(self, features: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    def class_maps(
+        self, features: Tensor, labels: Tensor | None = None, *, mask: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Raw class maps of S_A and S_B, ``{"a": Z_A, "b": Z_B}``, without running S_C.
 
         The same ``Z_A`` and ``Z_B`` as :meth:`forward` (arguments alike), for what attention
         maps need at inference (design, section 6): S_C only serves the training loss, and
         skipping it saves a third of the head's cost.
+
+        ``mask`` replaces the ternary mask built from S_A's maps with the caller's, ``(N, h, w)``
+        with values in ``{-1, 0, 1}`` (any mask :func:`conditional_relu` takes): S_B then sees
+        ``C-ReLU(F, mask)``. It serves ablations, such as erasing a known part instead of S_A's
+        attention zone (as :func:`wsss.engine.stages.erasing_ablation` does). ``labels`` still
+        choose the classes of S_A's maps.
 
         Examples
         --------
@@ -333,6 +341,11 @@ class SelfErasingHead(nn.Module):
         >>> maps = head.class_maps(f, y)
         >>> sorted(maps), bool(torch.allclose(maps["b"], head(f, y).maps_b, atol=1e-6))
         (['a', 'b'], True)
+        >>> nothing_erased = torch.ones(2, 5, 5)
+        >>> maps = head.class_maps(f, y, mask=nothing_erased)
+        >>> bool(torch.allclose(maps["b"], head.branch_b(f.clamp_min(0)), atol=1e-6))
+        True
         """
-        maps_a, _, mask = self._attend(features, labels)
-        return {"a": maps_a, "b": self.branch_b(conditional_relu(features, mask))}
+        maps_a, _, learned = self._attend(features, labels)
+        erasing = learned if mask is None else mask
+        return {"a": maps_a, "b": self.branch_b(conditional_relu(features, erasing))}

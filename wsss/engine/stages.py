@@ -25,8 +25,9 @@ from typing import Any
 import numpy as np
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
-from ..cam import CAMExtractor
+from ..cam import CAMExtractor, ClassMapFn
 from ..data.loader import AugmentedDataset
 from ..data.relabel import WithLabels
 from ..data.sample import NUM_CLASSES, Sample
@@ -40,9 +41,12 @@ from ..data.transforms import (
     RandomHorizontalFlip,
     RandomScale,
     Transform,
+    to_tensor,
 )
 from ..data.voc import VOCSegmentation
 from ..io import load_checkpoint, save_checkpoint
+from ..layers import conditional_relu
+from ..masks import ternary_mask
 from ..metrics import (
     AttentionProfile,
     AttentionProfileCounter,
@@ -52,7 +56,7 @@ from ..metrics import (
     ThresholdCurve,
     ZoneShares,
 )
-from ..models import create_model
+from ..models import SeeNet, create_model
 from ..models.weights import (
     load_backbone_weights,
     load_deeplab_caffe_vgg16,
@@ -77,14 +81,17 @@ from .steps import classifier_step, seenet_step, segmentation_step
 from .trainer import TrainConfig, TrainResult, train
 
 __all__ = [
+    "ERASING_ZONES",
     "PRESETS",
     "WEIGHT_FORMATS",
+    "AttentionScore",
     "DataConfig",
     "ModelConfig",
     "attention_profiles",
     "attention_quality",
     "attention_zones",
     "build_model",
+    "erasing_ablation",
     "evaluate",
     "label_quality",
     "load_dataset",
@@ -637,6 +644,153 @@ def attention_profiles(
                 _branch_maps(stored, branch), stored.classes, sample.label, scene.parts > 0
             )
     return {name: counter.compute() for name, counter in counters.items()}
+
+
+#: What :func:`erasing_ablation` lets S_B see: the erased zone it is given.
+ERASING_ZONES = ("learned", "parts", "none")
+
+
+@dataclass(frozen=True)
+class AttentionScore:
+    """How good one kind of attention map is: its pseudo-label curve and its profile.
+
+    Attributes
+    ----------
+    curve
+        Pseudo-label mIoU at every background threshold (best point tuned on ground truth).
+    profile
+        Mean attention on parts, bodies, near and far background.
+
+    Examples
+    --------
+    >>> curve = CAMThresholdCurve([0.5], num_classes=2)
+    >>> profile = AttentionProfileCounter(radius=1)
+    >>> att, classes, truth = np.array([[[0.9, 0.2, 0.0]]]), np.array([1]), np.array([[1, 0, 0]])
+    >>> curve.update(att, classes, truth)
+    >>> profile.update(att, classes, truth, np.array([[True, False, False]]))
+    >>> score = AttentionScore(curve.compute(), profile.compute())
+    >>> score.curve.best_miou, score.profile.as_dict()["near background"]
+    (1.0, 0.2)
+    """
+
+    curve: ThresholdCurve
+    profile: AttentionProfile
+
+
+def _part_cells(parts: torch.Tensor, size: torch.Size, part_cover: float) -> torch.Tensor:
+    """``(h, w)`` bool: the feature cells of which ``parts`` ``(H, W)`` covers ``>= part_cover``."""
+    share = torch.nn.functional.adaptive_avg_pool2d(parts[None, None].float(), tuple(size))
+    return share[0, 0] >= part_cover
+
+
+def _ablation_maps(model: SeeNet, parts: torch.Tensor, part_cover: float) -> ClassMapFn:
+    """``class_maps(images, labels)`` giving S_A and S_B with each erased zone of one image."""
+    head = model.head
+
+    def class_maps(images: torch.Tensor, labels: torch.Tensor) -> dict[str, torch.Tensor]:
+        features = model.backbone(images)
+        maps_a = head.branch_a(features)
+        learned = ternary_mask(maps_a, labels, delta_h=head.delta_h, delta_l=head.delta_l)
+        nothing_erased = torch.where(learned == 0, 1.0, learned)
+        parts_erased = nothing_erased.clone()
+        parts_erased[:, _part_cells(parts, features.shape[-2:], part_cover)] = 0.0
+        masks = {"learned": learned, "parts": parts_erased, "none": nothing_erased}
+        maps = {"a": maps_a}
+        for zone, mask in masks.items():
+            maps[f"b/{zone}"] = head.branch_b(conditional_relu(features, mask))
+        return maps
+
+    return class_maps
+
+
+def erasing_ablation(
+    model: nn.Module,
+    model_config: ModelConfig,
+    data: DataConfig,
+    *,
+    part_cover: float = 0.25,
+    radius: int = 8,
+    progress: bool = True,
+) -> dict[str, AttentionScore]:
+    """S_B of a trained SeeNet with other erased zones, scored on ground truth (synthetic data).
+
+    Splits a weak S_B into its two possible causes: S_A's attention zone erases the wrong
+    cells (then erasing the true discriminative part instead helps), or S_B's classifier finds
+    nothing new whatever is erased. On each training image, S_B runs with three masks that
+    differ only in the erased zone (``T = 0``); the background zone (``T = -1``) is always
+    S_A's, so no mask tells S_B where the objects are:
+
+    - ``"learned"``: S_A's own ternary mask (the model's ``delta_h`` / ``delta_l``), as trained;
+    - ``"parts"``: the feature cells that the objects' discriminative parts cover by at least
+      ``part_cover`` are erased, S_A's attention zone is not;
+    - ``"none"``: nothing is erased (S_A's attention zone passes as potential zone).
+
+    Maps are made at one scale without flip (so they differ slightly from the stored
+    attention), upsampled bilinearly and divided by their maximum like
+    :class:`~wsss.cam.CAMExtractor`'s.
+
+    Parameters
+    ----------
+    model
+        A trained :class:`~wsss.models.SeeNet`.
+    model_config
+        Its :class:`ModelConfig` (for the input normalisation).
+    data
+        A synthetic :class:`DataConfig` (its training split is read; only the generator knows
+        the parts).
+    part_cover
+        Share of a feature cell the parts must cover for ``"parts"`` to erase it, in (0, 1].
+    radius
+        Width in pixels of the near-background ring of the profiles.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of str to AttentionScore
+        Keys ``"a"`` (S_A), ``"b/<zone>"`` (S_B) and ``"max/<zone>"`` (``max(S_A, S_B)``) for
+        each zone of :data:`ERASING_ZONES`.
+
+    Examples
+    --------
+    >>> config = ModelConfig("seenet", backbone="resnet_tiny")
+    >>> _ = torch.manual_seed(0)
+    >>> scores = erasing_ablation(build_model(config), config,
+    ...                           DataConfig(synthetic_train=2, image_size=48), progress=False)
+    >>> sorted(scores)
+    ['a', 'b/learned', 'b/none', 'b/parts', 'max/learned', 'max/none', 'max/parts']
+    >>> scores["b/parts"].curve.miou.shape, 0.0 <= scores["a"].curve.best_miou <= 1.0
+    ((21,), True)
+    """
+    if not isinstance(model, SeeNet):
+        raise TypeError(f"model: expected a SeeNet, got {type(model).__name__}")
+    if not data.synthetic:
+        raise ValueError("data: the erasing ablation needs the synthetic dataset (it knows parts)")
+    if isinstance(part_cover, bool) or not 0.0 < float(part_cover) <= 1.0:
+        raise ValueError(f"part_cover: expected a share in (0, 1], got {part_cover!r}")
+    dataset = load_dataset(data, "train")
+    assert isinstance(dataset, SyntheticVOC)
+    names = ["a", *(f"{kind}/{zone}" for kind in ("b", "max") for zone in ERASING_ZONES)]
+    curves = {name: CAMThresholdCurve() for name in names}
+    profiles = {name: AttentionProfileCounter(radius) for name in names}
+    device = next(model.parameters()).device
+    for i in tqdm(range(len(dataset)), desc="erasing ablation", disable=not progress,
+                  leave=False):
+        scene = dataset.scene(i)
+        sample = scene.sample
+        parts = torch.from_numpy(scene.parts > 0).to(device)
+        extractor = CAMExtractor(model, _class_maps=_ablation_maps(model, parts, part_cover))
+        image = to_tensor(sample.image, model_config.normalizer)[None]
+        att = extractor(image, torch.from_numpy(sample.classes)[None])
+        maps = {name: m[0].cpu().numpy() for name, m in att.branches.items()}
+        for zone in ERASING_ZONES:
+            maps[f"max/{zone}"] = np.maximum(maps["a"], maps[f"b/{zone}"])
+        for name in names:
+            curves[name].update(maps[name], sample.classes, sample.label)
+            profiles[name].update(maps[name], sample.classes, sample.label, scene.parts > 0)
+    return {
+        name: AttentionScore(curves[name].compute(), profiles[name].compute()) for name in names
+    }
 
 
 def label_quality(data: DataConfig, label_dir: str | Path) -> LabelQuality:

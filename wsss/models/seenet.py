@@ -67,15 +67,18 @@ class SeeNet(nn.Module):
         check_float_tensor("images", images, 4, finite=False)
         return self.head(self.backbone(images), labels)
 
-    def class_maps(self, images: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:
+    def class_maps(
+        self, images: Tensor, labels: Tensor | None = None, *, mask: Tensor | None = None
+    ) -> dict[str, Tensor]:
         """Raw class maps of S_A and S_B: ``{"a": (N, C, h, w), "b": (N, C, h, w)}``.
 
         ``labels`` are the classes S_B's erasing mask is built from (``None``: S_A's
-        predictions). No ReLU, no normalisation, feature resolution. Branch S_C, which only
-        serves the training loss, is not run (:meth:`wsss.SelfErasingHead.class_maps`).
+        predictions); ``mask`` ``(N, h, w)`` at feature resolution replaces that mask (see
+        :meth:`wsss.SelfErasingHead.class_maps`). No ReLU, no normalisation, feature
+        resolution. Branch S_C, which only serves the training loss, is not run.
         """
         check_float_tensor("images", images, 4, finite=False)
-        return self.head.class_maps(self.backbone(images), labels)
+        return self.head.class_maps(self.backbone(images), labels, mask=mask)
 
     def classifiers(self) -> list[nn.Conv2d]:
         """The final 1x1 convolution of each distinct branch (S_C's is S_B's when shared)."""
