@@ -143,6 +143,6 @@ def test_erasing_ablation_argument_errors():
         erasing_ablation(build_model(ModelConfig("cam_classifier", "resnet_tiny")), config, DATA)
     with pytest.raises(ValueError, match=r"data: .*synthetic"):
         erasing_ablation(model, config, DataConfig(voc_root="/nonexistent"))
-    for bad in (0.0, 1.5, True):
+    for bad in (0.0, 1.5, True, "0.5"):
         with pytest.raises(ValueError, match="part_cover"):
             erasing_ablation(model, config, DATA, part_cover=bad)

@@ -766,7 +766,9 @@ def erasing_ablation(
         raise TypeError(f"model: expected a SeeNet, got {type(model).__name__}")
     if not data.synthetic:
         raise ValueError("data: the erasing ablation needs the synthetic dataset (it knows parts)")
-    if isinstance(part_cover, bool) or not 0.0 < float(part_cover) <= 1.0:
+    if isinstance(part_cover, bool) or not isinstance(part_cover, (int, float)) or not (
+        0.0 < part_cover <= 1.0
+    ):
         raise ValueError(f"part_cover: expected a share in (0, 1], got {part_cover!r}")
     dataset = load_dataset(data, "train")
     assert isinstance(dataset, SyntheticVOC)
@@ -778,8 +780,10 @@ def erasing_ablation(
                   leave=False):
         scene = dataset.scene(i)
         sample = scene.sample
-        parts = torch.from_numpy(scene.parts > 0).to(device)
-        extractor = CAMExtractor(model, _class_maps=_ablation_maps(model, parts, part_cover))
+        parts = scene.parts > 0
+        extractor = CAMExtractor(
+            model, _class_maps=_ablation_maps(model, torch.from_numpy(parts).to(device), part_cover)
+        )
         image = to_tensor(sample.image, model_config.normalizer)[None]
         att = extractor(image, torch.from_numpy(sample.classes)[None])
         maps = {name: m[0].cpu().numpy() for name, m in att.branches.items()}
@@ -787,7 +791,7 @@ def erasing_ablation(
             maps[f"max/{zone}"] = np.maximum(maps["a"], maps[f"b/{zone}"])
         for name in names:
             curves[name].update(maps[name], sample.classes, sample.label)
-            profiles[name].update(maps[name], sample.classes, sample.label, scene.parts > 0)
+            profiles[name].update(maps[name], sample.classes, sample.label, parts)
     return {
         name: AttentionScore(curves[name].compute(), profiles[name].compute()) for name in names
     }
