@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 
+from wsss.data.transforms import to_tensor
 from wsss.engine.rundir import RunDir
 from wsss.engine.stages import (
     ERASING_ZONES,
@@ -18,6 +19,7 @@ from wsss.engine.stages import (
     build_model,
     erasing_ablation,
     load_dataset,
+    part_reach,
     pretrain_backbone,
 )
 from wsss.engine.trainer import TrainConfig
@@ -146,3 +148,99 @@ def test_erasing_ablation_argument_errors():
     for bad in (0.0, 1.5, True, "0.5"):
         with pytest.raises(ValueError, match="part_cover"):
             erasing_ablation(model, config, DATA, part_cover=bad)
+
+
+class _PixelMaps(torch.nn.Module):
+    """A model with no receptive field beyond one pixel: class c's map is ``(c + 1) * r + g``."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.unused = torch.nn.Parameter(torch.zeros(()))
+
+    def class_maps(self, images, labels=None):
+        scale = torch.arange(1, 21, dtype=images.dtype).view(1, 20, 1, 1)
+        return {"cam": images[:, :1] * scale + images[:, 1:2]}
+
+
+def _distance_to(mask):
+    """Euclidean distance of every pixel to the nearest ``True`` pixel, by brute force."""
+    h, w = mask.shape
+    grid = np.stack(np.meshgrid(np.arange(h), np.arange(w), indexing="ij"), -1).reshape(-1, 2)
+    points = np.argwhere(mask)
+    return np.sqrt(((grid[:, None] - points[None]) ** 2).sum(-1)).min(1).reshape(h, w)
+
+
+def _reach_reference(data, config, bins, radius):
+    """Brute-force float64 :func:`part_reach` of :class:`_PixelMaps` (direct distances)."""
+    shown = load_dataset(data, "train")
+    hidden = load_dataset(dataclasses.replace(data, synthetic_part_prob=0.0), "train")
+    sums, counts = np.zeros((2, 2, len(bins))), np.zeros((2, len(bins)))
+    part_sum, part_count = np.zeros(2), 0
+    for i in range(len(shown)):
+        scene = shown.scene(i)
+        images = [to_tensor(d[i].image, config.normalizer).double().numpy()
+                  for d in (shown, hidden)]
+        for k, obj in enumerate(scene.objects):
+            part = scene.parts == k + 1
+            if not part.any():
+                continue
+            instance = scene.instances == k + 1
+            d = _distance_to(part)
+            ring = (_distance_to(instance) <= radius) & ~scene.foreground
+            for region, mask in enumerate((instance & ~part, ring)):
+                for b, low in enumerate(bins):
+                    high = bins[b + 1] if b + 1 < len(bins) else np.inf
+                    sel = mask & (d >= low) & (d < high)
+                    counts[region, b] += sel.sum()
+                    for row, image in enumerate(images):
+                        value = (obj.class_index + 1) * image[0] + image[1]
+                        sums[row, region, b] += value[sel].sum()
+            for row, image in enumerate(images):
+                part_sum[row] += ((obj.class_index + 1) * image[0] + image[1])[part].sum()
+            part_count += part.sum()
+    return sums / counts[None], counts, part_sum / part_count
+
+
+def test_part_reach_matches_a_brute_force_reference():
+    data = DataConfig(synthetic_train=3, image_size=40)
+    config = ModelConfig("cam_classifier", backbone="resnet_tiny")
+    bins = (0.0, 4.0, 10.0)
+    reach = part_reach(_PixelMaps(), config, data, bins=bins, radius=3, progress=False)
+    means, counts, part = _reach_reference(data, config, bins, radius=3)
+    assert counts.min() > 0
+    np.testing.assert_array_equal(reach.pixels, counts)
+    np.testing.assert_allclose(reach.body, means[:, 0], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reach.background, means[:, 1], rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(reach.part, part, rtol=1e-5)
+    # A one-pixel model cannot see the part from anywhere else: hiding it changes only the part.
+    body_lift, background_lift = reach.lift()
+    np.testing.assert_allclose(body_lift, 0.0, atol=1e-5)
+    np.testing.assert_allclose(background_lift, 0.0, atol=1e-5)
+    assert reach.part[0] != pytest.approx(reach.part[1])
+
+
+def test_part_reach_sees_a_wide_model_reach_from_the_part():
+    class Blurred(_PixelMaps):  # the same maps averaged over 9 x 9 pixels
+        def class_maps(self, images, labels=None):
+            maps = super().class_maps(images)["cam"]
+            return {"cam": torch.nn.functional.avg_pool2d(maps, 9, 1, 4, count_include_pad=False)}
+
+    data = DataConfig(synthetic_train=3, image_size=40)
+    config = ModelConfig("cam_classifier", backbone="resnet_tiny")
+    reach = part_reach(Blurred(), config, data, bins=(0.0, 3.0, 6.0), progress=False)
+    body_lift, _ = reach.lift()
+    assert abs(body_lift[0]) > 1e-3  # next to the part the blur mixes the part in
+    np.testing.assert_allclose(body_lift[2], 0.0, atol=1e-5)  # 6+ px away it cannot
+
+
+def test_part_reach_argument_errors():
+    config = ModelConfig("cam_classifier", backbone="resnet_tiny")
+    model = _PixelMaps()
+    with pytest.raises(ValueError, match=r"data: .*synthetic"):
+        part_reach(model, config, DataConfig(voc_root="/nonexistent"))
+    for bad in ((), (1.0, 2.0), (0.0, 5.0, 5.0)):
+        with pytest.raises(ValueError, match="bins"):
+            part_reach(model, config, DATA, bins=bad)
+    for bad in (0, 2.5, True):
+        with pytest.raises(ValueError, match="radius"):
+            part_reach(model, config, DATA, radius=bad)

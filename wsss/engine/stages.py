@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from scipy import ndimage
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -82,11 +83,13 @@ from .trainer import TrainConfig, TrainResult, train
 
 __all__ = [
     "ERASING_ZONES",
+    "PART_REACH_BINS",
     "PRESETS",
     "WEIGHT_FORMATS",
     "AttentionScore",
     "DataConfig",
     "ModelConfig",
+    "PartReach",
     "attention_profiles",
     "attention_quality",
     "attention_zones",
@@ -98,6 +101,7 @@ __all__ = [
     "load_trained",
     "make_attention",
     "make_pseudo_labels",
+    "part_reach",
     "preset",
     "pretrain_backbone",
     "set_threads",
@@ -795,6 +799,159 @@ def erasing_ablation(
     return {
         name: AttentionScore(curves[name].compute(), profiles[name].compute()) for name in names
     }
+
+
+#: Distance bins (pixels from an object's part) of :func:`part_reach`; the last is open.
+PART_REACH_BINS = (0.0, 8.0, 16.0, 24.0, 32.0, 48.0)
+
+
+@dataclass(frozen=True)
+class PartReach:
+    """Raw class maps by distance from each object's discriminative part (see :func:`part_reach`).
+
+    Attributes
+    ----------
+    bins
+        ``(B,)`` lower edges in pixels; bin ``k`` holds distances in ``[bins[k], bins[k + 1])``,
+        the last one every distance from ``bins[-1]`` on.
+    body, background
+        ``(2, B)`` float64: the mean raw map of an object's class on its body (its pixels outside
+        the part) and on the background within ``radius`` px of it, per distance bin; row 0 with
+        the parts shown, row 1 with the same scenes drawn without them. ``nan`` for empty bins.
+    part
+        ``(2,)``: the mean on the parts themselves (row 1: the same pixels painted as body).
+    pixels
+        ``(2, B)`` int64: the body and background pixels counted per bin (the same in both rows).
+
+    Examples
+    --------
+    >>> reach = PartReach(np.array([0.0, 8.0]), np.array([[2.0, 1.0], [1.0, 1.0]]),
+    ...                   np.array([[1.5, 0.5], [0.5, 0.5]]), np.array([3.0, 1.0]),
+    ...                   np.array([[10, 20], [5, 5]]))
+    >>> reach.lift()
+    (array([1., 0.]), array([1., 0.]))
+    """
+
+    bins: np.ndarray
+    body: np.ndarray
+    background: np.ndarray
+    part: np.ndarray
+    pixels: np.ndarray
+
+    def lift(self) -> tuple[np.ndarray, np.ndarray]:
+        """What showing the part adds to the map on the body and on the background, per bin."""
+        return self.body[0] - self.body[1], self.background[0] - self.background[1]
+
+
+def part_reach(
+    model: nn.Module,
+    model_config: ModelConfig,
+    data: DataConfig,
+    *,
+    branch: str | None = None,
+    bins: Sequence[float] = PART_REACH_BINS,
+    radius: int = 8,
+    progress: bool = True,
+) -> PartReach:
+    """How far a classifier's map reaches from each object's part (synthetic data).
+
+    A feature cell whose receptive field holds a discriminative part can fire on it wherever
+    the cell lies, on the object's body or on the background beside it. This measures that
+    reach: each training image is run twice, as drawn and with every part painted as body (the
+    same scene, ``SyntheticVOC(part_prob=0)``), and the raw class map of each object's class
+    (the model's ``class_maps``, no ReLU, no normalisation, bilinearly upsampled to the image)
+    is averaged over the object's body and over the background within ``radius`` px of it, in
+    bins of Euclidean distance from the object's part. The difference of the two rows
+    (:meth:`PartReach.lift`) is what the part adds at each distance. Objects drawn without a
+    part are skipped; with SeeNet, S_B's mask is built from the image's labels.
+
+    Parameters
+    ----------
+    model
+        A trained model with ``class_maps(images, labels)`` (SeeNet, the CAM classifier).
+    model_config
+        Its :class:`ModelConfig` (for the input normalisation).
+    data
+        A synthetic :class:`DataConfig`; its training split is read.
+    branch
+        Which of ``class_maps``' outputs to read (``"a"``, ``"b"``, ``"cam"``); ``None``: the
+        first.
+    bins
+        Increasing lower edges of the distance bins in pixels, starting at 0.
+    radius
+        Width in pixels of the background ring around each object.
+    progress
+        Show a progress bar.
+
+    Returns
+    -------
+    PartReach
+
+    Examples
+    --------
+    >>> config = ModelConfig("cam_classifier", backbone="resnet_tiny")
+    >>> _ = torch.manual_seed(0)
+    >>> reach = part_reach(build_model(config).eval(), config,
+    ...                    DataConfig(synthetic_train=2, image_size=48), progress=False)
+    >>> reach.body.shape, reach.part.shape
+    ((2, 6), (2,))
+    """
+    if not data.synthetic:
+        raise ValueError("data: part_reach needs the synthetic dataset (it knows the parts)")
+    edges = np.asarray(bins, dtype=np.float64)
+    if edges.ndim != 1 or edges.size == 0 or edges[0] != 0 or np.any(np.diff(edges) <= 0):
+        raise ValueError(f"bins: expected increasing edges starting at 0, got {tuple(bins)}")
+    if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
+        raise ValueError(f"radius: expected an int >= 1, got {radius!r}")
+    shown = load_dataset(data, "train")
+    hidden = load_dataset(dataclasses.replace(data, synthetic_part_prob=0.0), "train")
+    assert isinstance(shown, SyntheticVOC)
+    nbins = edges.size
+    sums = np.zeros((2, 2, nbins))  # (row, body / background, bin)
+    counts = np.zeros((2, nbins), dtype=np.int64)
+    part_sum, part_count = np.zeros(2), 0
+    device = next(model.parameters()).device
+    for i in tqdm(range(len(shown)), desc="part reach", disable=not progress, leave=False):
+        scene = shown.scene(i)
+        selected = [k for k, obj in enumerate(scene.objects) if obj.part_area > 0]
+        if not selected:
+            continue
+        maps = []
+        for dataset in (shown, hidden):
+            sample = dataset[i]
+            image = to_tensor(sample.image, model_config.normalizer)[None].to(device)
+            labels = torch.from_numpy(sample.classes)[None].to(device)
+            with torch.no_grad():
+                out = model.class_maps(image, labels)
+                raw = out[branch] if branch is not None else next(iter(out.values()))
+                raw = torch.nn.functional.interpolate(
+                    raw.float(), size=image.shape[-2:], mode="bilinear", align_corners=False
+                )
+            maps.append(raw[0].cpu().double().numpy())
+        near = ndimage.distance_transform_edt(~scene.foreground)
+        for k in selected:
+            c = scene.objects[k].class_index
+            part = scene.parts == k + 1
+            instance = scene.instances == k + 1
+            ring = (ndimage.distance_transform_edt(~instance) <= radius) & (near > 0)
+            which = np.digitize(ndimage.distance_transform_edt(~part), edges) - 1
+            for region, mask in enumerate((instance & ~part, ring)):
+                index = which[mask]
+                counts[region] += np.bincount(index, minlength=nbins)
+                for row, m in enumerate(maps):
+                    sums[row, region] += np.bincount(index, m[c][mask], minlength=nbins)
+            for row, m in enumerate(maps):
+                part_sum[row] += m[c][part].sum()
+            part_count += int(part.sum())
+    with np.errstate(invalid="ignore", divide="ignore"):
+        means = sums / counts[None]
+    return PartReach(
+        bins=edges,
+        body=means[:, 0],
+        background=means[:, 1],
+        part=part_sum / part_count if part_count else np.full(2, np.nan),
+        pixels=counts,
+    )
 
 
 def label_quality(data: DataConfig, label_dir: str | Path) -> LabelQuality:
