@@ -334,9 +334,10 @@ def _receptive_field(net: nn.Module) -> int:
 @pytest.mark.parametrize(
     ("layout", "num_blocks", "output_stride", "field"),
     [("seenet", 5, None, 196), ("seenet", 4, None, 92), ("largefov", 5, None, 243),
-     ("largefov", 4, None, 99), ("seenet", 4, 8, 92)],
+     ("largefov", 4, None, 99), ("seenet", 4, 8, 92), ("seenet", 3, None, 44),
+     ("largefov", 3, None, 51)],
 )
-def test_vgg_truncated_after_conv4(layout, num_blocks, output_stride, field):
+def test_vgg_truncated_after_conv4_or_pool3(layout, num_blocks, output_stride, field):
     net = VGG16(layout, width=0.125, num_blocks=num_blocks, output_stride=output_stride)
     assert _receptive_field(net) == field
     assert hasattr(net, "conv5_1") == (num_blocks == 5)
@@ -346,10 +347,16 @@ def test_vgg_truncated_after_conv4(layout, num_blocks, output_stride, field):
         size = (6, 9) if layout == "seenet" else (7, 10)  # floor vs ceil of 50 / 8, 75 / 8
         assert net(torch.zeros(1, 3, 50, 75)).shape == (1, 64, *size)
         assert net.out_channels == 64 and "num_blocks=4" in repr(net)
+    if num_blocks == 3:
+        names = [n for n, _ in net.named_children()]
+        assert names[-1] == "pool3" and "conv4_1" not in names and net.output_stride == 8
+        size = (6, 9) if layout == "seenet" else (7, 10)
+        assert net(torch.zeros(1, 3, 50, 75)).shape == (1, 32, *size)
+        assert net.out_channels == 32 and "num_blocks=3" in repr(net)
 
 
 def test_vgg_truncated_bad_arguments():
-    for bad in (3, 6, True, 4.0):
+    for bad in (2, 6, True, 4.0):
         with pytest.raises(ValueError, match="num_blocks"):
             VGG16("seenet", num_blocks=bad)
     with pytest.raises(ValueError, match="output_stride"):
@@ -364,3 +371,20 @@ def test_vgg16_tiny_backbone_is_the_truncated_narrow_bn_network():
         assert (net.num_blocks, net.width, net.batch_norm, net.output_stride) == (4, 0.125, True, 8)
     model = create_model("seenet", backbone="vgg16_tiny")
     assert model(torch.zeros(2, 3, 64, 64), torch.ones(2, 20)).logits_a.shape == (2, 20)
+
+
+def test_vgg16_tiny3_is_vgg16_tiny_up_to_pool3():
+    from wsss.models import create_backbone, create_model
+
+    for layout in ("seenet", "largefov"):
+        net = create_backbone("vgg16_tiny3", layout)
+        deep = create_backbone("vgg16_tiny", layout)
+        assert (net.num_blocks, net.width, net.batch_norm, net.output_stride) == (3, 0.125, True, 8)
+        shapes = {k: v.shape for k, v in net.state_dict().items()}
+        deeper = {k: v.shape for k, v in deep.state_dict().items()}
+        assert shapes == {k: v for k, v in deeper.items() if k in shapes}
+        assert all(k.startswith(("conv4", "bn4")) for k in set(deeper) - set(shapes))
+    model = create_model("seenet", backbone="vgg16_tiny3")
+    out = model(torch.zeros(2, 3, 64, 64), torch.ones(2, 20))
+    assert out.logits_a.shape == (2, 20) and out.maps_a.shape == (2, 20, 8, 8)
+    assert model.head.branch_a[0].in_channels == 32 and model.head.branch_a[0].out_channels == 64

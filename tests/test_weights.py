@@ -407,3 +407,24 @@ def test_backbone_weights_mismatches_are_reported_and_strict_raises():
     assert report.mismatched[0].found == (8, 3, 3, 3)
     with pytest.raises(TypeError, match="backbone"):
         load_backbone_weights("vgg", tiny.state_dict())
+
+
+def test_truncated_vgg_takes_the_leading_blocks_of_a_deeper_backbone():
+    from wsss.models import create_backbone, load_backbone_weights
+
+    deep = create_backbone("vgg16_tiny", "seenet")
+    shallow = create_backbone("vgg16_tiny3", "seenet")
+    report = load_backbone_weights(shallow, deep.state_dict())  # strict: conv4 is not an error
+    assert report.ok and set(report.ignored) == {
+        k for k in deep.state_dict() if k.startswith(("conv4", "bn4"))
+    }
+    assert torch.equal(shallow.bn3_3.running_mean, deep.bn3_3.running_mean)
+    # the other way round the deeper blocks are missing, and an unknown block is unexpected
+    with pytest.raises(ValueError, match="missing"):
+        load_backbone_weights(deep, shallow.state_dict())
+    stray = {**deep.state_dict(), "conv6_1.weight": torch.zeros(1)}
+    with pytest.raises(ValueError, match="unexpected"):
+        load_backbone_weights(shallow, stray)
+    resnet = create_backbone("resnet_tiny", "seenet")
+    with pytest.raises(ValueError, match="unexpected"):
+        load_backbone_weights(resnet, {**resnet.state_dict(), "conv4_1.weight": torch.zeros(1)})

@@ -46,6 +46,11 @@ def _vgg16_tiny(layout: str, **kwargs: Any) -> nn.Module:
     return VGG16(layout, **kwargs)
 
 
+def _vgg16_tiny3(layout: str, **kwargs: Any) -> nn.Module:
+    kwargs.setdefault("num_blocks", 3)
+    return _vgg16_tiny(layout, **kwargs)
+
+
 def _resnet101(layout: str, **kwargs: Any) -> nn.Module:
     kwargs.setdefault("output_stride", 8 if layout == "largefov" else 16)
     return resnet101(**kwargs)
@@ -61,6 +66,7 @@ _BACKBONES: dict[str, Callable[..., nn.Module]] = {
     "vgg16_narrow": _vgg16_narrow,
     "vgg16_narrow_bn": _vgg16_narrow_bn,
     "vgg16_tiny": _vgg16_tiny,
+    "vgg16_tiny3": _vgg16_tiny3,
     "resnet101": _resnet101,
     "resnet_tiny": _resnet_tiny,
 }
@@ -100,8 +106,9 @@ def list_backbones() -> list[str]:
 
     Examples
     --------
-    >>> list_backbones()
-    ['resnet101', 'resnet_tiny', 'vgg16', 'vgg16_narrow', 'vgg16_narrow_bn', 'vgg16_tiny']
+    >>> list_backbones()  # doctest: +NORMALIZE_WHITESPACE
+    ['resnet101', 'resnet_tiny', 'vgg16', 'vgg16_narrow', 'vgg16_narrow_bn', 'vgg16_tiny',
+     'vgg16_tiny3']
     """
     return sorted(_BACKBONES)
 
@@ -115,8 +122,9 @@ def create_backbone(name: str, layout: str = "seenet", **kwargs: Any) -> nn.Modu
         One of :func:`list_backbones`: ``"vgg16"``, ``"vgg16_narrow"`` (width 1/8),
         ``"vgg16_narrow_bn"`` (width 1/8, batch norm), ``"vgg16_tiny"`` (``conv1_1`` ...
         ``conv4_3`` at width 1/8 with batch norm, stride 8 in both layouts: the synthetic
-        recipe's backbone), ``"resnet101"`` (frozen batch norm), ``"resnet_tiny"`` (tests and
-        demos).
+        recipe's backbone for pretraining and DeepLab), ``"vgg16_tiny3"`` (the same up to
+        ``conv3_3`` and ``pool3``, receptive field 44 px: the synthetic recipe's SeeNet and CAM
+        classifier), ``"resnet101"`` (frozen batch norm), ``"resnet_tiny"`` (tests and demos).
     layout
         ``"seenet"`` or ``"largefov"``.
     **kwargs

@@ -75,11 +75,13 @@ class VGG16(nn.Module):
         networks trained from scratch (the CPU demos: a plain narrow VGG16 barely trains without
         ImageNet weights); the ImageNet / DeepLab weight files have no batch norm.
     num_blocks
-        5 (the whole VGG16) or 4: stop after ``conv4_3`` (no pool4, no conv5, no pool5), output
-        stride 8 in both layouts. The truncated network sees less: its receptive field is 92 px
-        (99 px in the ``"largefov"`` layout) against 196 px for the whole ``"seenet"`` layout and
-        243 px for ``"largefov"``, which keeps the class activation maps of small images local
-        (backbone ``"vgg16_tiny"``, the synthetic recipe).
+        5 (the whole VGG16), 4: stop after ``conv4_3`` (no pool4, no conv5, no pool5), or 3:
+        stop after ``pool3`` (no ``conv4``); output stride 8 in both layouts either way. The
+        truncated networks see less: the receptive field is 92 px at 4 blocks (99 px in the
+        ``"largefov"`` layout) and 44 px at 3 (51 px), against 196 px for the whole
+        ``"seenet"`` layout and 243 px for ``"largefov"``, which keeps the class activation maps
+        of small images local (backbones ``"vgg16_tiny"`` and ``"vgg16_tiny3"``, the synthetic
+        recipe).
 
     Attributes
     ----------
@@ -87,7 +89,7 @@ class VGG16(nn.Module):
         Channels ``K`` of the output features (512 at ``width=1``).
     output_stride : int
         Input size / feature size: 16 for ``"seenet"``, 8 for ``"largefov"``, ``"seenet"`` with
-        ``output_stride=8`` and ``num_blocks=4``.
+        ``output_stride=8`` and ``num_blocks < 5``.
 
     Notes
     -----
@@ -108,6 +110,8 @@ class VGG16(nn.Module):
     >>> tiny = VGG16("seenet", width=0.125, num_blocks=4)
     >>> tiny(torch.zeros(1, 3, 64, 64)).shape, tiny.output_stride, hasattr(tiny, "conv5_1")
     (torch.Size([1, 64, 8, 8]), 8, False)
+    >>> VGG16("seenet", width=0.125, num_blocks=3)(torch.zeros(1, 3, 64, 64)).shape
+    torch.Size([1, 32, 8, 8])
     """
 
     def __init__(
@@ -122,16 +126,16 @@ class VGG16(nn.Module):
         if layout not in VGG_LAYOUTS:
             raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
         integer = isinstance(num_blocks, int) and not isinstance(num_blocks, bool)
-        if not integer or num_blocks not in (4, 5):
-            raise ValueError(f"num_blocks: expected 4 or 5, got {num_blocks!r}")
+        if not integer or num_blocks not in (3, 4, 5):
+            raise ValueError(f"num_blocks: expected 3, 4 or 5, got {num_blocks!r}")
         self.layout = layout
         self.num_blocks = int(num_blocks)
         largefov = layout == "largefov"
-        truncated = num_blocks == 4
+        truncated = num_blocks < 5
         if output_stride not in ((None, 8) if largefov or truncated else (None, 8, 16)):
             raise ValueError(
                 f"output_stride: expected 16 or 8 for 'seenet', 8 for 'largefov' or "
-                f"num_blocks=4, got {output_stride!r}"
+                f"num_blocks < 5, got {output_stride!r}"
             )
         stride8 = layout == "seenet" and (output_stride == 8 or truncated)
         self.width = float(width)
@@ -146,8 +150,8 @@ class VGG16(nn.Module):
                 if batch_norm:
                     self.add_module(f"bn{block}_{index}", nn.BatchNorm2d(out_channels))
                 in_channels = out_channels
-            if block == num_blocks < 5:
-                break  # the truncated network ends at its last convolution
+            if block == num_blocks == 4:
+                break  # ends at conv4_3 (stride 8 already); at 3 blocks pool3 makes stride 8
             if largefov:
                 stride = 2 if block <= 3 else 1
                 self.add_module(f"pool{block}", nn.MaxPool2d(3, stride=stride, padding=1))

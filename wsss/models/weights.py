@@ -307,6 +307,18 @@ def load_imagenet_vgg16(
     return _prefixed(report, prefix)
 
 
+def _beyond_truncation(module: nn.Module, key: str) -> bool:
+    """Whether ``key`` names a layer of a VGG16 block that the truncated ``module`` leaves out."""
+    if not isinstance(module, VGG16):
+        return False
+    layer = key.split(".", 1)[0]
+    for kind in ("conv", "bn"):
+        block = layer[len(kind) : len(kind) + 1]
+        if layer.startswith(kind) and block.isdigit() and "_" in layer:
+            return module.num_blocks < int(block) <= 5
+    return False
+
+
 def load_backbone_weights(
     backbone: nn.Module,
     weights: str | os.PathLike | Mapping[str, Tensor],
@@ -327,7 +339,9 @@ def load_backbone_weights(
     weights
         A checkpoint path or a state dict: a backbone's own ``state_dict``, or a whole model's
         (e.g. a trained classifier's ``model.pt``), whose ``backbone.*`` entries are loaded and
-        the rest listed as ``ignored``. A ``module.`` prefix is stripped.
+        the rest listed as ``ignored``. A ``module.`` prefix is stripped. A truncated
+        :class:`VGG16` takes the leading blocks of a deeper one's weights: the entries of the
+        blocks it lacks (``conv4_*`` and ``bn4_*`` for ``num_blocks=3``) are ``ignored``.
     strict
         Raise :class:`ValueError` listing every missing, unexpected or mis-shaped entry.
 
@@ -346,6 +360,11 @@ def load_backbone_weights(
     >>> report = load_backbone_weights(model, classifier.state_dict())  # a whole model's file
     >>> report.ok, report.ignored[0]
     (True, 'head.0.weight')
+    >>> shallow = create_model("seenet", backbone="vgg16_tiny3")  # conv1_1 ... conv3_3
+    >>> report = load_backbone_weights(shallow, source.state_dict())
+    >>> report.ok, report.ignored[0], torch.equal(shallow.backbone.conv3_3.weight,
+    ...                                           source.conv3_3.weight)
+    (True, 'conv4_1.weight', True)
     """
     module = getattr(backbone, "backbone", backbone)
     if not isinstance(module, nn.Module):
@@ -365,6 +384,8 @@ def load_backbone_weights(
             key = key[len("backbone.") :]
         if key in own:
             plan[source_key] = key
+        elif _beyond_truncation(module, key):
+            ignored.append(source_key)
         else:
             unexpected.append(source_key)
     report = _apply(
