@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> dict:
     pretrain_cfg = pretrain_train = pretrain_data = None
     backbone = root / "pretrain" / "backbone.pt"  # the synthetic recipe's pretrained backbone
     if recipe["pretrain"] is not None and args.weights is None:
-        pretrain_cfg = ModelConfig("cam_classifier", seenet_cfg.backbone,
+        pretrain_cfg = ModelConfig("cam_classifier",
+                                   args.backbone or recipe["pretrain"]["backbone"],
                                    kwargs=dict(recipe["pretrain"]["kwargs"]))
         pretrain_train = with_changes(recipe["pretrain_train"],
                                       iterations=args.pretrain_iterations, **common)

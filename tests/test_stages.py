@@ -39,6 +39,11 @@ def test_pretrained_backbone_initialises_every_network(tmp_path):
         model = build_model(config)
         for key, value in saved.items():
             assert torch.equal(model.backbone.state_dict()[key], value), (name, key)
+    # the synthetic recipe's classifiers take the first three blocks of the same file
+    shallow = build_model(ModelConfig("seenet", "vgg16_tiny3", weights=str(path),
+                                      weights_format="backbone")).backbone.state_dict()
+    assert shallow.keys() < saved.keys()
+    assert all(torch.equal(value, saved[key]) for key, value in shallow.items())
     # a finished pretraining is not repeated: the file stays as it is
     stamp = path.stat().st_mtime_ns
     assert pretrain_backbone(classifier, DATA, TWO_STEPS, RunDir(tmp_path), progress=False) == path
@@ -48,8 +53,11 @@ def test_pretrained_backbone_initialises_every_network(tmp_path):
 def test_pretraining_is_the_synthetic_recipe_only():
     assert PRESETS["voc"]["pretrain"] is None
     synthetic = PRESETS["synthetic"]
-    backbones = {synthetic[role]["backbone"] for role in ("pretrain", "classifier", "deeplab")}
-    assert backbones == {"vgg16_tiny"}  # one backbone, so one file initialises them all
+    backbones = {role: synthetic[role]["backbone"]
+                 for role in ("pretrain", "classifier", "deeplab")}
+    # one pretrained file initialises them all: the classifiers take its first three blocks
+    assert backbones == {"pretrain": "vgg16_tiny", "classifier": "vgg16_tiny3",
+                         "deeplab": "vgg16_tiny"}
     assert PRESETS["voc"]["pretrain_part_prob"] is None
     assert synthetic["pretrain_part_prob"] == 0.5
     # fine-tuning: the pretrained backbone at a tenth of the heads' learning rate

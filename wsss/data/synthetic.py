@@ -30,10 +30,14 @@ Why a plain CAM fails on it
     *distractors* with the body's colours, shading and texture but no outline and no part) is
     drawn from one distribution for every class, so attention that leaks into it is wrong.
     How far the CAM stays on the part also depends on the network: a feature cell whose
-    receptive field holds the part can fire on it wherever the cell lies. Measured in the
-    default pipeline run (128 px, ``vgg16_tiny`` backbone, receptive field 92 px, objects
-    25-64 px), the CAM reaches much of each body: mean attention 0.61 on bodies against 0.80
-    on parts and 0.48 on the background next to the objects.
+    receptive field holds the part can fire on it wherever the cell lies, on the body or on
+    the background beside it (:func:`wsss.engine.stages.part_reach` measures how far). With
+    the classifiers on ``conv4_3`` (receptive field 92 px; objects are 25-64 px at 128 px)
+    the part reaches the whole object and the CAM covers the bodies (mean attention 0.61
+    against 0.80 on the parts), so there is nothing for erasing to find; on ``conv3_3`` and
+    ``pool3`` (44 px, the default pipeline's ``vgg16_tiny3``) the CAM stays nearer the part
+    (0.54 on bodies, 0.82 on parts, 0.40 on the background next to the objects) and SeeNet's
+    ``max(S_A, S_B)`` raises the bodies to 0.67.
 
 How the saliency map is corrupted
     The saliency map stands in for a salient-object detector such as DSS: class-agnostic,

@@ -1048,7 +1048,9 @@ PRESETS: dict[str, dict[str, Any]] = {
             multipliers=LRMultipliers.uniform(), checkpoint_every=100, log_every=20,
         ),
         "pretrain_part_prob": 0.5,
-        "classifier": {"backbone": "vgg16_tiny", "kwargs": {"init_std": None}},
+        # SeeNet and the CAM classifier see 44 px (conv1_1 ... pool3 of the pretrained backbone):
+        # a part must not reach the far end of its object (see docs/pipeline.rst)
+        "classifier": {"backbone": "vgg16_tiny3", "kwargs": {"init_std": None}},
         "classifier_train": TrainConfig(  # the pretrained backbone at a tenth of the head's lr
             iterations=400, batch_size=16, optimizer="adamw", lr=1e-3, weight_decay=1e-4,
             multipliers=LRMultipliers(0.1, 0.1, 1.0, 1.0, 1.0, 1.0), checkpoint_every=100,
