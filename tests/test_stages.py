@@ -252,3 +252,5 @@ def test_part_reach_argument_errors():
     for bad in (0, 2.5, True):
         with pytest.raises(ValueError, match="radius"):
             part_reach(model, config, DATA, radius=bad)
+    with pytest.raises(ValueError, match=r"branch: .*\['cam'\], got 'b'"):
+        part_reach(model, config, DATA, branch="b", progress=False)

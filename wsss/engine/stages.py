@@ -821,7 +821,8 @@ class PartReach:
     part
         ``(2,)``: the mean on the parts themselves (row 1: the same pixels painted as body).
     pixels
-        ``(2, B)`` int64: the body and background pixels counted per bin (the same in both rows).
+        ``(2, B)`` int64: the body (row 0) and background (row 1) pixels counted per bin, the
+        same pixels in both runs.
 
     Examples
     --------
@@ -863,7 +864,8 @@ def part_reach(
     is averaged over the object's body and over the background within ``radius`` px of it, in
     bins of Euclidean distance from the object's part. The difference of the two rows
     (:meth:`PartReach.lift`) is what the part adds at each distance. Objects drawn without a
-    part are skipped; with SeeNet, S_B's mask is built from the image's labels.
+    part are skipped; with SeeNet, S_B's mask is built from the image's labels. The model runs
+    as it is given (put it in eval mode first; nothing here switches it).
 
     Parameters
     ----------
@@ -923,17 +925,18 @@ def part_reach(
             labels = torch.from_numpy(sample.classes)[None].to(device)
             with torch.no_grad():
                 out = model.class_maps(image, labels)
-                raw = out[branch] if branch is not None else next(iter(out.values()))
-                raw = torch.nn.functional.interpolate(
-                    raw.float(), size=image.shape[-2:], mode="bilinear", align_corners=False
-                )
+            if branch is not None and branch not in out:
+                raise ValueError(f"branch: the model's maps are {sorted(out)}, got {branch!r}")
+            raw = torch.nn.functional.interpolate(
+                (out[branch] if branch is not None else next(iter(out.values()))).float(),
+                size=image.shape[-2:], mode="bilinear", align_corners=False,
+            )
             maps.append(raw[0].cpu().double().numpy())
-        near = ndimage.distance_transform_edt(~scene.foreground)
         for k in selected:
             c = scene.objects[k].class_index
             part = scene.parts == k + 1
             instance = scene.instances == k + 1
-            ring = (ndimage.distance_transform_edt(~instance) <= radius) & (near > 0)
+            ring = (ndimage.distance_transform_edt(~instance) <= radius) & ~scene.foreground
             which = np.digitize(ndimage.distance_transform_edt(~part), edges) - 1
             for region, mask in enumerate((instance & ~part, ring)):
                 index = which[mask]
