@@ -919,8 +919,7 @@ def part_reach(
         if not selected:
             continue
         maps = []
-        for dataset in (shown, hidden):
-            sample = dataset[i]
+        for sample in (scene.sample, hidden[i]):  # the scene already holds the shown sample
             image = to_tensor(sample.image, model_config.normalizer)[None].to(device)
             labels = torch.from_numpy(sample.classes)[None].to(device)
             with torch.no_grad():

@@ -309,14 +309,8 @@ def load_imagenet_vgg16(
 
 def _beyond_truncation(module: nn.Module, key: str) -> bool:
     """Whether ``key`` names a layer of a VGG16 block that the truncated ``module`` leaves out."""
-    if not isinstance(module, VGG16):
-        return False
-    layer = key.split(".", 1)[0]
-    for kind in ("conv", "bn"):
-        block = layer[len(kind) : len(kind) + 1]
-        if layer.startswith(kind) and block.isdigit() and "_" in layer:
-            return module.num_blocks < int(block) <= 5
-    return False
+    match = re.fullmatch(r"(?:conv|bn)([1-5])_\d+", key.split(".", 1)[0])
+    return isinstance(module, VGG16) and match is not None and int(match[1]) > module.num_blocks
 
 
 def load_backbone_weights(
