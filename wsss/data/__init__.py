@@ -17,9 +17,11 @@ from wsss.data.images import (
 from wsss.data.labels import labels_from_mask, labels_from_xml, load_cls_labels
 from wsss.data.loader import AugmentedDataset
 from wsss.data.palette import colorize, rgb_to_label, voc_palette
+from wsss.data.protocol import SegmentationDataset, check_dataset, describe_dataset
 from wsss.data.relabel import WithLabels
 from wsss.data.saliency import SaliencyFolder, read_saliency
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES, Sample
+from wsss.data.subset import DatasetSubset, image_labels, split_by_labels
 from wsss.data.synthetic import SaliencyQuality, SyntheticVOC, render_preview
 from wsss.data.transforms import (
     CAFFE,
@@ -46,6 +48,7 @@ __all__ = [
     "AugmentedDataset",
     "Compose",
     "CorruptFileError",
+    "DatasetSubset",
     "Normalizer",
     "RandomCrop",
     "RandomHorizontalFlip",
@@ -54,11 +57,15 @@ __all__ = [
     "SaliencyFolder",
     "SaliencyQuality",
     "Sample",
+    "SegmentationDataset",
     "SyntheticVOC",
     "Transform",
     "VOCSegmentation",
     "WithLabels",
+    "check_dataset",
     "colorize",
+    "describe_dataset",
+    "image_labels",
     "labels_from_mask",
     "labels_from_xml",
     "load_cls_labels",
@@ -69,6 +76,7 @@ __all__ = [
     "read_sbd_mask",
     "render_preview",
     "rgb_to_label",
+    "split_by_labels",
     "to_image",
     "to_tensor",
     "voc_palette",

@@ -353,7 +353,14 @@ class SyntheticVOC(Sequence[Sample]):
     'synthetic_train_000001'
     >>> bool(np.array_equal(data[2].image, SyntheticVOC(4, image_size=64)[2].image))
     True
+    >>> data.num_classes, data.class_names[14]
+    (20, 'person')
     """
+
+    #: The 20 VOC classes (all channels exist; only ``active_classes`` ever appear).
+    class_names: tuple[str, ...] = VOC_CLASSES
+    #: ``len(class_names)``.
+    num_classes: int = NUM_CLASSES
 
     def __init__(
         self,
@@ -438,6 +445,31 @@ class SyntheticVOC(Sequence[Sample]):
     def names(self) -> tuple[str, ...]:
         """Sample names, ``synthetic_<split>_<index:06d>``, in index order."""
         return tuple(self._name(i) for i in range(self.num_images))
+
+    def describe(self) -> dict[str, object]:
+        """The constructor arguments (see :func:`wsss.data.protocol.describe_dataset`).
+
+        Examples
+        --------
+        >>> SyntheticVOC(2, image_size=40).describe()["active_classes"]
+        ('aeroplane', 'car', 'cat', 'dog', 'person')
+        """
+        return {
+            "num_images": self.num_images,
+            "image_size": self.image_size,
+            "seed": self.seed,
+            "split": self.split,
+            "saliency": self.saliency,
+            "active_classes": tuple(VOC_CLASSES[c] for c in self.active_classes),
+            "objects_per_image": self.objects_per_image,
+            "object_scale": self.object_scale,
+            "part_fraction": self.part_fraction,
+            "part_prob": self.part_prob,
+            "body_signal": self.body_signal,
+            "clutter": self.clutter,
+            "max_overlap": self.max_overlap,
+            "boundary_width": self.boundary_width,
+        }
 
     def __repr__(self) -> str:
         names = ", ".join(VOC_CLASSES[c] for c in self.active_classes)

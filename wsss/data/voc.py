@@ -327,6 +327,18 @@ class VOCSegmentation:
         class_source: str | os.PathLike | Mapping[str, np.ndarray] = "xml",
         saliency_dir: PathLike | None = None,
     ) -> None:
+        self._arguments: dict[str, object] = {
+            "root": root,
+            "split": split,
+            "sbd_root": sbd_root,
+            "label_source": label_source,
+            "class_source": (
+                f"<{len(class_source)} image-level label vectors>"
+                if isinstance(class_source, Mapping)
+                else class_source
+            ),
+            "saliency_dir": saliency_dir,
+        }
         self.voc_root = find_voc_root(root)
         self.sbd_root = None if sbd_root is None else find_sbd_root(sbd_root)
         self.split = split
@@ -395,6 +407,23 @@ class VOCSegmentation:
                 f"{self.split!r}, e.g. {missing[:5]}"
             )
         return "cls_labels", table
+
+    def describe(self) -> dict[str, object]:
+        """The constructor arguments (see :func:`wsss.data.protocol.describe_dataset`).
+
+        A ``class_source`` dict is recorded by its size, not its contents.
+
+        Examples
+        --------
+        >>> import tempfile, pathlib
+        >>> voc = pathlib.Path(tempfile.mkdtemp())
+        >>> for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        ...     (voc / folder).mkdir(parents=True)
+        >>> _ = (voc / "ImageSets" / "Segmentation" / "val.txt").write_text("a\\n")
+        >>> VOCSegmentation(voc, "val", class_source="mask").describe()["split"]
+        'val'
+        """
+        return dict(self._arguments)
 
     # -- paths ---------------------------------------------------------------------------------
 
