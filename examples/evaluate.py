@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-from wsss.engine import cli
-from wsss.engine.distributed import init_distributed
-from wsss.engine.stages import evaluate, load_trained, set_threads
+from wsss.engine import class_names, cli, evaluate, init_distributed, load_dataset, load_trained
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -32,13 +30,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    set_threads(args.threads)
+    cli.set_threads(args.threads)
     ctx = init_distributed(cli.device_arg(args))
     data = cli.data_config(args)
     model_cfg = cli.model_config(args, "deeplab_largefov", data, "deeplab")
+    dataset = load_dataset(data, "val")
+    model = load_trained(model_cfg, args.checkpoint, len(class_names(dataset))).to(ctx.device)
     run = cli.open_run(args, {"data": data, "model": model_cfg}, ctx.is_main)
-    model = load_trained(model_cfg, args.checkpoint).to(ctx.device)
-    scores = evaluate(model, model_cfg, data, scales=args.scales, flip=args.flip, crf=args.crf,
+    scores = evaluate(model, dataset, normalizer=model_cfg.normalizer, scales=args.scales,
+                      flip=args.flip, crf=args.crf,
                       save_dir=run.path / "predictions" if args.save_predictions else None,
                       ctx=ctx, progress=args.progress)
     if ctx.is_main:

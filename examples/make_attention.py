@@ -11,9 +11,15 @@ from __future__ import annotations
 
 import argparse
 
-from wsss.engine import cli
-from wsss.engine.distributed import init_distributed
-from wsss.engine.stages import load_trained, make_attention, preset, set_threads
+from wsss.engine import (
+    class_names,
+    cli,
+    init_distributed,
+    load_dataset,
+    load_trained,
+    make_attention,
+    recipe_for,
+)
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -34,14 +40,15 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    set_threads(args.threads)
+    cli.set_threads(args.threads)
     ctx = init_distributed(cli.device_arg(args))
     data = cli.data_config(args)
     model_cfg = cli.model_config(args, args.model, data, "classifier")
-    scales = tuple(args.scales or preset(data)["attention_scales"])
+    scales = tuple(args.scales or recipe_for(data).attention_scales)
+    dataset = load_dataset(data, args.split)
+    model = load_trained(model_cfg, args.checkpoint, len(class_names(dataset))).to(ctx.device)
     run = cli.open_run(args, {"data": data, "model": model_cfg, "scales": scales}, ctx.is_main)
-    model = load_trained(model_cfg, args.checkpoint).to(ctx.device)
-    report = make_attention(model, model_cfg, data, run.path / "maps", split=args.split,
+    report = make_attention(model, dataset, run.path / "maps", normalizer=model_cfg.normalizer,
                             scales=scales, flip=args.flip, ctx=ctx, skip_bad=args.skip_bad,
                             progress=args.progress)
     cli.write_bad_inputs(run, report.failed)

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from wsss.engine import cli
-from wsss.engine.distributed import init_distributed
-from wsss.engine.stages import label_quality, make_pseudo_labels
+from wsss.engine import cli, init_distributed, label_quality, load_dataset, make_pseudo_labels
 from wsss.fusion import FUSION_PRESETS
 
 
@@ -38,21 +36,23 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
+    cli.set_threads(args.threads)
     ctx = init_distributed(cli.device_arg(args))
     data = cli.data_config(args)
+    dataset = load_dataset(data, "train")
     overrides = {k: v for k, v in (("conflict_threshold", args.conflict_threshold),
                                    ("min_foreground", args.min_foreground)) if v is not None}
     run = cli.open_run(args, {"data": data, "method": args.method, "fusion": overrides},
                        ctx.is_main)
-    report = make_pseudo_labels(data, cli.resolve(args.attention_dir), run.path, method=args.method,
-                                fusion_kwargs=overrides, crf=args.crf, ctx=ctx,
-                                skip_bad=args.skip_bad, progress=args.progress)
+    report = make_pseudo_labels(dataset, cli.resolve(args.attention_dir), run.path,
+                                method=args.method, fusion_kwargs=overrides, crf=args.crf,
+                                ctx=ctx, skip_bad=args.skip_bad, progress=args.progress)
     cli.write_bad_inputs(run, report.failed)
     print(f"rank {ctx.rank}: wrote {len(report.written)}, skipped {len(report.skipped)} "
           f"existing, {len(report.failed)} bad; labels in {run.path}")
     ctx.barrier()
     if ctx.is_main and (args.score if args.score is not None else data.synthetic):
-        quality = label_quality(data, run.path)
+        quality = label_quality(dataset, run.path)
         run.write_json("quality.json", {"miou": quality.scores.miou, "ignored": quality.ignored,
                                         "per_class": quality.scores.to_dict()})
         print(f"proxy labels: mIoU {quality.scores.miou:.1%} on the {1 - quality.ignored:.1%} "

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from wsss.engine import cli
-from wsss.engine.distributed import init_distributed
-from wsss.engine.stages import preset, set_threads, train_model
+from wsss.engine import cli, init_distributed, load_dataset, recipe_for, train_model
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -28,15 +26,17 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
-    set_threads(args.threads)
+    cli.set_threads(args.threads)
     ctx = init_distributed(cli.device_arg(args))
     data = cli.data_config(args)
+    recipe = recipe_for(data)
     model_cfg = cli.model_config(args, args.model, data, "classifier")
-    train_cfg = cli.train_config(args, preset(data)["classifier_train"])
+    train_cfg = cli.train_config(args, recipe.classifier_train)
+    dataset = load_dataset(data, "train")
     run = cli.open_run(args, {"data": data, "model": model_cfg, "train": train_cfg},
                        ctx.is_main)
-    _, result = train_model(model_cfg, data, train_cfg, run, crop=args.crop, ctx=ctx,
-                            resume=args.resume, progress=args.progress)
+    _, result = train_model(model_cfg, dataset, train_cfg, run, crop=args.crop or recipe.crop,
+                            ctx=ctx, resume=args.resume, progress=args.progress)
     if ctx.is_main:
         print(f"{args.model}: {result.iteration} steps, last loss {result.last_loss:.4f}; "
               f"weights in {run.model_path}")

@@ -8,6 +8,7 @@ import torch
 
 from wsss.cam import CAMExtractor
 from wsss.data.images import read_label, write_label
+from wsss.data.sample import VOC_CLASSES
 from wsss.data.synthetic import SyntheticVOC
 from wsss.data.transforms import TORCHVISION
 from wsss.engine.distributed import DistContext
@@ -129,7 +130,24 @@ def test_save_attention_is_atomic_and_compact(tmp_path):
     att = np.random.default_rng(0).uniform(size=(20, 8, 8)).astype(np.float32)
     classes = np.zeros(20, np.float32)
     classes[[3, 7]] = 1
-    save_attention(tmp_path / "x.npz", att, {}, classes)
+    names = tuple(f"class {k}" for k in range(20))
+    save_attention(tmp_path / "x.npz", att, {}, classes, names)
     with np.load(tmp_path / "x.npz") as f:
         assert f["fused"].shape == (2, 8, 8) and f["fused"].dtype == np.float16
+        assert tuple(f["class_names"]) == names
     assert [p.name for p in tmp_path.iterdir()] == ["x.npz"]
+
+
+def test_attention_files_refuse_other_classes_by_name(tmp_path):
+    """A file written for a 3-class dataset is refused by a 20-class reader, naming both."""
+    att = np.full((3, 2, 2), 0.5, np.float32)
+    save_attention(tmp_path / "x.npz", att, {"a": att}, np.array([0, 1, 0], np.float32),
+                   ("cat", "dog", "cow"))
+    stored = load_attention(tmp_path / "x.npz")
+    assert stored.class_names == ("cat", "dog", "cow") and stored.fused.shape == (3, 2, 2)
+    assert stored.classes.tolist() == [0.0, 1.0, 0.0]
+    with pytest.raises(ValueError, match=r"x\.npz: written for 3 classes \(cat, dog, cow\), "
+                                         r"but the dataset has 20 \(aeroplane"):
+        load_attention(tmp_path / "x.npz", class_names=VOC_CLASSES)
+    with pytest.raises(ValueError, match="class_names: 2 names"):
+        save_attention(tmp_path / "y.npz", att, {}, np.array([0, 1, 0], np.float32), ("a", "b"))

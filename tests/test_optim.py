@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from torch import nn
 
-from wsss.engine import (
+from wsss.engine.optim import (
     LRMultipliers,
     PolyDecay,
     build_sgd,

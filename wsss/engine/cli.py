@@ -11,8 +11,10 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from .config import DATASETS, WEIGHT_FORMATS, DataConfig, ModelConfig, recipe_for, with_changes
 from .rundir import RunDir
-from .stages import WEIGHT_FORMATS, DataConfig, ModelConfig, preset, with_changes
 from .trainer import TrainConfig
 
 __all__ = [
@@ -21,25 +23,33 @@ __all__ = [
     "add_runtime_args",
     "add_train_args",
     "data_config",
+    "device_arg",
     "model_config",
     "open_run",
+    "set_threads",
     "train_config",
+    "write_bad_inputs",
 ]
 
 
 def add_data_args(parser: argparse.ArgumentParser) -> None:
-    """Add the data flags (``--voc-root``, ``--synthetic-train``, ...); see :func:`data_config`.
+    """Add the data flags (``--dataset``, ``--data-root``, ...); see :func:`data_config`.
 
     Examples
     --------
     >>> parser = argparse.ArgumentParser()
     >>> add_data_args(parser)
     >>> args = parser.parse_args(["--synthetic-train", "8", "--image-size", "48"])
-    >>> args.voc_root, args.synthetic_train, args.image_size
-    (None, 8, 48)
+    >>> args.dataset, args.data_root, args.synthetic_train, args.image_size
+    (None, None, 8, 48)
     """
     g = parser.add_argument_group("data (default: the embedded synthetic dataset)")
-    g.add_argument("--voc-root", help="folder holding VOCdevkit/VOC2012 (real PASCAL VOC)")
+    g.add_argument("--dataset", choices=DATASETS,
+                   help="which data: synthetic (default), voc (PASCAL VOC 2012: --data-root, "
+                        "plus --sbd-root for train_aug and --saliency-dir for proxy labels)")
+    g.add_argument("--data-root", help="the dataset's folder (for voc: the one holding "
+                                       "VOCdevkit/VOC2012)")
+    g.add_argument("--voc-root", help="same as --dataset voc --data-root VOC_ROOT")
     g.add_argument("--sbd-root", help="SBD benchmark_RELEASE folder (for train_aug)")
     g.add_argument("--saliency-dir", help="saliency PNGs named after the images (e.g. DSS)")
     g.add_argument("--train-split", default="train_aug", help="VOC training split")
@@ -60,11 +70,24 @@ def data_config(args: argparse.Namespace) -> DataConfig:
     >>> data = data_config(parser.parse_args(["--synthetic-val", "20", "--data-seed", "3"]))
     >>> data.synthetic, data.synthetic_val, data.seed
     (True, 20, 3)
-    >>> data_config(parser.parse_args(["--voc-root", "data/VOCdevkit"])).synthetic
-    False
+    >>> data_config(parser.parse_args(["--voc-root", "data/VOCdevkit"])).dataset
+    'voc'
+    >>> data_config(parser.parse_args(["--dataset", "voc"]))
+    Traceback (most recent call last):
+    ...
+    SystemExit: --data-root: the voc dataset needs its folder
     """
+    dataset, root = args.dataset, args.data_root
+    if args.voc_root is not None:
+        if dataset not in (None, "voc") or (root is not None and root != args.voc_root):
+            raise SystemExit("--voc-root: it means --dataset voc --data-root VOC_ROOT; "
+                             f"it conflicts with --dataset {dataset} --data-root {root}")
+        dataset, root = "voc", args.voc_root
+    dataset = dataset or "synthetic"
+    if dataset != "synthetic" and root is None:
+        raise SystemExit(f"--data-root: the {dataset} dataset needs its folder")
     return DataConfig(
-        voc_root=args.voc_root, sbd_root=args.sbd_root, saliency_dir=args.saliency_dir,
+        dataset=dataset, root=root, sbd_root=args.sbd_root, saliency_dir=args.saliency_dir,
         train_split=args.train_split, val_split=args.val_split,
         synthetic_train=args.synthetic_train, synthetic_val=args.synthetic_val,
         image_size=args.image_size, seed=args.data_seed,
@@ -93,8 +116,8 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 def model_config(args: argparse.Namespace, name: str, data: DataConfig, role: str) -> ModelConfig:
     """The :class:`~wsss.engine.stages.ModelConfig` of network ``name`` from the model flags.
 
-    ``role`` is ``"classifier"`` or ``"deeplab"``: which entry of ``preset(data)`` (see
-    :func:`~wsss.engine.stages.preset`) gives the backbone when ``--backbone`` is not given, and
+    ``role`` is ``"classifier"`` or ``"deeplab"``: which network of ``recipe_for(data)`` (see
+    :func:`~wsss.engine.recipe_for`) gives the backbone when ``--backbone`` is not given, and
     the extra model arguments.
 
     Examples
@@ -106,10 +129,12 @@ def model_config(args: argparse.Namespace, name: str, data: DataConfig, role: st
     >>> config.name, config.backbone, config.weights
     ('seenet', 'resnet_tiny', None)
     """
-    base = preset(data)[role]
+    if role not in ("classifier", "deeplab"):
+        raise ValueError(f"role: expected 'classifier' or 'deeplab', got {role!r}")
+    base = getattr(recipe_for(data), role)
     return ModelConfig(
-        name=name, backbone=args.backbone or base["backbone"], weights=args.weights,
-        weights_format=args.weights_format, kwargs=dict(base["kwargs"]),
+        name=name, backbone=args.backbone or base.backbone, weights=args.weights,
+        weights_format=args.weights_format, kwargs=dict(base.kwargs),
     )
 
 
@@ -140,7 +165,9 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
                    help="autocast (CUDA; never on CPU, where bf16 is very slow)")
     g.add_argument("--channels-last", action=argparse.BooleanOptionalAction, default=False,
                    help="channels-last memory format (CUDA)")
-    g.add_argument("--crop", type=int, default=321, help="VOC training crop size")
+    g.add_argument("--crop", type=int,
+                   help="training crop size (default: the recipe's; 321 on VOC, whole images on "
+                        "the synthetic data)")
 
 
 def train_config(args: argparse.Namespace, base: TrainConfig) -> TrainConfig:
@@ -193,7 +220,8 @@ def add_runtime_args(
                        help="skip unreadable inputs (listed in bad_inputs.json) instead of "
                             "failing")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
-    g.add_argument("--threads", type=int, help="torch CPU threads")
+    g.add_argument("--threads", type=int,
+                   help="torch CPU threads for this process (default: torch's, all cores)")
 
 
 def open_run(args: argparse.Namespace, config: dict[str, Any], is_main: bool) -> RunDir:
@@ -219,15 +247,50 @@ def open_run(args: argparse.Namespace, config: dict[str, Any], is_main: bool) ->
 
 
 def write_bad_inputs(run: RunDir, failed: Any) -> None:
-    """List the inputs a ``--skip-bad`` run skipped in ``bad_inputs.json``."""
+    """List the inputs a ``--skip-bad`` run skipped in ``bad_inputs.json``.
+
+    Examples
+    --------
+    >>> import json, tempfile
+    >>> with tempfile.TemporaryDirectory() as tmp:
+    ...     write_bad_inputs(RunDir(tmp), [("img_3", "corrupt PNG")])
+    ...     json.loads((Path(tmp) / "bad_inputs.json").read_text())
+    [{'name': 'img_3', 'reason': 'corrupt PNG'}]
+    """
     if failed:
         run.write_json("bad_inputs.json", [{"name": n, "reason": r} for n, r in failed])
 
 
 def device_arg(args: argparse.Namespace) -> str | None:
+    """``--device`` as :func:`~wsss.engine.init_distributed` takes it (``None``: automatic).
+
+    Examples
+    --------
+    >>> device_arg(argparse.Namespace(device="auto")), device_arg(argparse.Namespace(device="cpu"))
+    (None, 'cpu')
+    """
     return None if args.device == "auto" else args.device
+
+
+def set_threads(threads: int | None) -> None:
+    """Set torch's intra-op thread count (``--threads``); ``None`` or 0 keeps torch's default.
+
+    Examples
+    --------
+    >>> before = torch.get_num_threads()
+    >>> set_threads(1)
+    >>> set_threads(None)
+    >>> torch.get_num_threads()
+    1
+    >>> set_threads(before)
+    """
+    if threads:
+        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
+            raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
+        torch.set_num_threads(threads)
 
 
 
 def resolve(path: str | Path) -> Path:
+    """A command-line path with ``~`` expanded."""
     return Path(path).expanduser()

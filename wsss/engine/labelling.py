@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 
 from ..cam import CAMExtractor, evaluating
 from ..data.images import read_label, write_label
-from ..data.sample import NUM_CLASSES, Sample, sample_names
+from ..data.sample import Sample, sample_names
 from ..data.transforms import Normalizer, to_tensor
 from ..fusion import IGNORE_INDEX, fuse_saliency
 from ..io import atomic_write
@@ -84,6 +84,8 @@ class StoredAttention:
 
     Attributes
     ----------
+    class_names
+        The ``C`` class names of the dataset the maps were made for.
     classes
         Multi-hot image classes, ``float32`` ``(C,)``.
     fused
@@ -94,69 +96,98 @@ class StoredAttention:
     Examples
     --------
     >>> maps = np.zeros((20, 4, 6), np.float32)
-    >>> stored = StoredAttention(classes=np.eye(20, dtype=np.float32)[7], fused=maps,
-    ...                          branches={"a": maps, "b": maps})
+    >>> names = tuple(f"class {k}" for k in range(20))
+    >>> stored = StoredAttention(class_names=names, classes=np.eye(20, dtype=np.float32)[7],
+    ...                          fused=maps, branches={"a": maps, "b": maps})
     >>> stored.fused[stored.classes > 0].shape  # the maps of the image's classes
     (1, 4, 6)
     """
 
+    class_names: tuple[str, ...]
     classes: np.ndarray
     fused: np.ndarray
     branches: dict[str, np.ndarray]
 
 
 def save_attention(
-    path: str | Path, fused: np.ndarray, branches: dict[str, np.ndarray], classes: np.ndarray
+    path: str | Path,
+    fused: np.ndarray,
+    branches: dict[str, np.ndarray],
+    classes: np.ndarray,
+    class_names: Sequence[str],
 ) -> None:
-    """Write the maps of the image's classes only, as float16, atomically.
+    """Write the maps of the image's classes only, as float16, atomically, with the names of
+    all ``C`` classes of the dataset (so that a reader with other classes is refused).
+
+    Parameters
+    ----------
+    path
+        The ``.npz`` file to write.
+    fused, branches
+        ``float32`` ``(C, H, W)`` maps: the fused ones and each branch's (e.g. ``"a"``).
+    classes
+        Multi-hot image classes ``(C,)``: only these channels are stored.
+    class_names
+        The ``C`` class names of the dataset.
 
     Examples
     --------
     >>> import tempfile
     >>> p = Path(tempfile.mkdtemp()) / "x.npz"
     >>> att = np.zeros((3, 2, 2), np.float32); att[1] = 0.5
-    >>> save_attention(p, att, {"a": att}, np.array([0, 1, 0], np.float32))
-    >>> load_attention(p, num_classes=3).fused[1]
+    >>> save_attention(p, att, {"a": att}, np.array([0, 1, 0], np.float32), ("a", "b", "c"))
+    >>> load_attention(p).fused[1]
     array([[0.5, 0.5],
            [0.5, 0.5]], dtype=float32)
     """
-    present = np.flatnonzero(np.asarray(classes) > 0)
-    arrays = {"classes": present.astype(np.int16), "fused": fused[present].astype(np.float16)}
+    names = tuple(class_names)
+    classes = np.asarray(classes)
+    if classes.shape != (len(names),) or fused.shape[0] != len(names):
+        raise ValueError(f"class_names: {len(names)} names for classes of shape "
+                         f"{classes.shape} and maps of shape {fused.shape}")
+    present = np.flatnonzero(classes > 0)
+    arrays = {"classes": present.astype(np.int16), "fused": fused[present].astype(np.float16),
+              "class_names": np.array(names, dtype=str)}
     for name, maps in branches.items():
         arrays[f"branch_{name}"] = maps[present].astype(np.float16)
     with atomic_write(path) as f:
         np.savez_compressed(f, **arrays)
 
 
-def load_attention(path: str | Path, num_classes: int = NUM_CLASSES) -> StoredAttention:
+def load_attention(
+    path: str | Path, *, class_names: Sequence[str] | None = None
+) -> StoredAttention:
     """Read a file written by :func:`save_attention` (no pickle is ever loaded).
 
     Parameters
     ----------
     path
         A ``.npz`` attention file.
-    num_classes
-        ``C``: the maps are expanded to this many channels.
+    class_names
+        The classes the reader expects; a file written for other classes is refused.
+        ``None`` accepts the file's own.
 
     Returns
     -------
     StoredAttention
-        ``classes`` ``float32`` ``(C,)``; ``fused`` and each branch ``float32`` ``(C, H, W)``,
-        zero for the classes not in the image.
+        ``class_names`` (the file's ``C`` names), ``classes`` ``float32`` ``(C,)``; ``fused``
+        and each branch ``float32`` ``(C, H, W)``, zero for the classes not in the image.
 
     Raises
     ------
     FileNotFoundError, ValueError
-        A missing file, or one that is not a valid attention file; the message names the path.
+        A missing file, one that is not a valid attention file, or one written for other
+        classes; the message names the path.
 
     Examples
     --------
     >>> import tempfile
+    >>> names = tuple(f"class {k}" for k in range(20))
     >>> classes = np.zeros(20, np.float32); classes[[3, 7]] = 1
     >>> maps = np.full((20, 6, 8), 0.5, np.float32)
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     save_attention(Path(tmp) / "img.npz", maps, {"a": maps, "b": maps}, classes)
-    ...     stored = load_attention(Path(tmp) / "img.npz")
+    ...     save_attention(Path(tmp) / "img.npz", maps, {"a": maps, "b": maps}, classes, names)
+    ...     stored = load_attention(Path(tmp) / "img.npz", class_names=names)
     >>> stored.fused.shape, sorted(stored.branches), np.flatnonzero(stored.classes).tolist()
     ((20, 6, 8), ['a', 'b'], [3, 7])
     >>> float(stored.fused[3].max()), float(stored.fused[4].max())  # class 4 is not stored
@@ -168,9 +199,19 @@ def load_attention(path: str | Path, num_classes: int = NUM_CLASSES) -> StoredAt
     try:
         with np.load(path, allow_pickle=False) as data:
             present = data["classes"].astype(np.int64)
-            stored = {k: data[k].astype(np.float32) for k in data.files if k != "classes"}
+            names = tuple(str(n) for n in data["class_names"])
+            stored = {k: data[k].astype(np.float32) for k in data.files
+                      if k not in ("classes", "class_names")}
     except (zipfile.BadZipFile, KeyError, ValueError, OSError, EOFError) as exc:
         raise ValueError(f"{path}: not a readable attention file ({exc})") from exc
+    if class_names is not None and tuple(class_names) != names:
+        expected = tuple(class_names)
+        raise ValueError(
+            f"{path}: written for {len(names)} classes ({', '.join(names[:4])}"
+            f"{', ...' if len(names) > 4 else ''}), but the dataset has {len(expected)} "
+            f"({', '.join(expected[:4])}{', ...' if len(expected) > 4 else ''})"
+        )
+    num_classes = len(names)
     if present.size == 0 or present.max() >= num_classes or present.min() < 0:
         raise ValueError(f"{path}: class indices {present.tolist()} outside 0..{num_classes - 1}")
     classes = np.zeros(num_classes, np.float32)
@@ -183,9 +224,23 @@ def load_attention(path: str | Path, num_classes: int = NUM_CLASSES) -> StoredAt
         full[present] = maps
         return full
 
+    if "fused" not in stored:
+        raise ValueError(f"{path}: not a readable attention file (no fused maps)")
     fused = expand(stored.pop("fused"))
     branches = {k.removeprefix("branch_"): expand(v) for k, v in stored.items()}
-    return StoredAttention(classes=classes, fused=fused, branches=branches)
+    return StoredAttention(class_names=names, classes=classes, fused=fused, branches=branches)
+
+
+def _class_names(dataset: object, class_names: Sequence[str] | None) -> tuple[str, ...]:
+    """``class_names`` if given, else the dataset's own."""
+    if class_names is None:
+        class_names = getattr(dataset, "class_names", None)
+        if class_names is None:
+            raise TypeError("class_names: the dataset has no class_names; pass them")
+    names = tuple(class_names)
+    if not names or not all(isinstance(n, str) for n in names):
+        raise TypeError(f"class_names: expected a non-empty sequence of str, got {class_names!r}")
+    return names
 
 
 def _load_samples(
@@ -221,6 +276,7 @@ def generate_attention(
     out_dir: str | Path,
     normalizer: Normalizer,
     *,
+    class_names: Sequence[str] | None = None,
     ctx: DistContext | None = None,
     batch_size: int = 8,
     skip_bad: bool = False,
@@ -243,6 +299,8 @@ def generate_attention(
         Created if missing; an image whose ``.npz`` already exists is skipped.
     normalizer
         The input normalisation the network was trained with.
+    class_names
+        The ``C`` class names stored in every file; default: ``dataset.class_names``.
     ctx
         Under torchrun, this rank handles every ``world_size``-th image.
     batch_size
@@ -275,6 +333,7 @@ def generate_attention(
     ((20, 48, 48), ['a', 'b'])
     """
     ctx = ctx or DistContext()
+    classes_named = _class_names(dataset, class_names)
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = sample_names(dataset)
@@ -294,7 +353,8 @@ def generate_attention(
         branches = {k: v.cpu().numpy() for k, v in maps.branches.items()}
         for j, sample in enumerate(batch):
             save_attention(out_dir / f"{sample.name}.npz", fused[j],
-                           {k: v[j] for k, v in branches.items()}, sample.classes)
+                           {k: v[j] for k, v in branches.items()}, sample.classes,
+                           classes_named)
             written.append(sample.name)
         bar.update(len(batch))
     bar.close()
@@ -309,6 +369,7 @@ def generate_pseudo_labels(
     method: str = "harmonic",
     fusion_kwargs: dict | None = None,
     refine: Callable[[Sample, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    class_names: Sequence[str] | None = None,
     ctx: DistContext | None = None,
     skip_bad: bool = False,
     progress: bool = True,
@@ -328,6 +389,9 @@ def generate_pseudo_labels(
     refine
         Optional ``refine(sample, attention (C, H, W), label (H, W)) -> label`` applied after
         fusion (e.g. a dense CRF, see :func:`crf_refiner`).
+    class_names
+        The classes the attention files must have been written for; default:
+        ``dataset.class_names``.
     ctx, skip_bad, progress
         As in :func:`generate_attention`.
 
@@ -346,14 +410,17 @@ def generate_pseudo_labels(
     >>> saliency = np.array([[0.9, 0.9, 0.0, 0.0]], np.float32)
     >>> attention = np.zeros((20, 1, 4), np.float32); attention[2, 0, :2] = 0.8
     >>> sample = Sample("img", np.zeros((1, 4, 3), np.uint8), classes, saliency=saliency)
+    >>> names = tuple(f"class {k}" for k in range(20))
     >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     save_attention(Path(tmp) / "img.npz", attention, {}, classes)
-    ...     report = generate_pseudo_labels([sample], tmp, Path(tmp) / "labels", progress=False)
+    ...     save_attention(Path(tmp) / "img.npz", attention, {}, classes, names)
+    ...     report = generate_pseudo_labels([sample], tmp, Path(tmp) / "labels",
+    ...                                     class_names=names, progress=False)
     ...     label = read_label(Path(tmp) / "labels" / "img.png")
     >>> report.written, label
     (('img',), array([[3, 3, 0, 0]], dtype=uint8))
     """
     ctx = ctx or DistContext()
+    classes_named = _class_names(dataset, class_names)
     attention_dir, out_dir = Path(attention_dir), Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     names = sample_names(dataset)
@@ -368,7 +435,8 @@ def generate_pseudo_labels(
         try:
             if sample.saliency is None:
                 raise FileNotFoundError(f"{sample.name}: no saliency map for this image")
-            stored = load_attention(attention_dir / f"{sample.name}.npz", len(sample.classes))
+            stored = load_attention(attention_dir / f"{sample.name}.npz",
+                                    class_names=classes_named)
             if stored.fused.shape[1:] != sample.saliency.shape:
                 raise ValueError(
                     f"{attention_dir / (sample.name + '.npz')}: attention size "
@@ -490,7 +558,7 @@ def evaluate_segmentation(
     dataset: Sequence[Sample],
     normalizer: Normalizer,
     *,
-    num_classes: int = NUM_CLASSES + 1,
+    class_names: Sequence[str] | None = None,
     scales: Sequence[float] = (1.0,),
     flip: bool = False,
     refine: Callable[[Sample, np.ndarray], np.ndarray] | None = None,
@@ -514,8 +582,9 @@ def evaluate_segmentation(
         Samples with ``image`` ``uint8`` ``(H, W, 3)`` and ``label`` ``uint8`` ``(H, W)``.
     normalizer
         The input normalisation the network was trained with.
-    num_classes
-        ``K``, background included.
+    class_names
+        The ``K - 1`` foreground class names; default: ``dataset.class_names``. The scores
+        are named ``background`` then these.
     scales, flip
         Test-time augmentation, see :func:`predict_segmentation`.
     refine
@@ -541,13 +610,15 @@ def evaluate_segmentation(
     ...                label=gt)]
     >>> net = nn.Conv2d(3, 21, kernel_size=1)
     >>> _ = nn.init.zeros_(net.weight), nn.init.zeros_(net.bias)
-    >>> scores = evaluate_segmentation(net, data, TORCHVISION, progress=False)
+    >>> scores = evaluate_segmentation(net, data, TORCHVISION, progress=False,
+    ...                                class_names=[f"c{k}" for k in range(20)])
     >>> scores.pixel_accuracy, scores.miou  # IoU 0.5 for background, 0 for class 2
     (0.5, 0.25)
     """
     ctx = ctx or DistContext()
     device = next(model.parameters()).device
-    matrix = ConfusionMatrix(num_classes=num_classes)
+    named = _class_names(dataset, class_names)
+    matrix = ConfusionMatrix(num_classes=len(named) + 1, class_names=("background", *named))
     names = sample_names(dataset)
     mine = shard(range(len(names)), ctx)
     samples = (dataset[i] for i in mine)
@@ -594,7 +665,10 @@ class LabelQuality:
 
 
 def evaluate_label_dir(
-    dataset: Sequence[Sample], label_dir: str | Path, *, num_classes: int = NUM_CLASSES + 1
+    dataset: Sequence[Sample],
+    label_dir: str | Path,
+    *,
+    class_names: Sequence[str] | None = None,
 ) -> LabelQuality:
     """Score proxy labels ``<label_dir>/<name>.png`` against the dataset's ground truth.
 
@@ -605,8 +679,8 @@ def evaluate_label_dir(
     label_dir
         One label PNG per sample, ``uint8`` ``(H, W)`` (0 background, ``c + 1`` class ``c``,
         255 ignore), as :func:`generate_pseudo_labels` writes them.
-    num_classes
-        ``K``, background included.
+    class_names
+        The foreground class names; default: ``dataset.class_names``.
 
     Returns
     -------
@@ -622,12 +696,13 @@ def evaluate_label_dir(
     ...                label=gt)]
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     write_label(Path(tmp) / "img.png", np.array([[0, 3, 3, 255]], np.uint8))
-    ...     quality = evaluate_label_dir(data, tmp)
+    ...     quality = evaluate_label_dir(data, tmp, class_names=[f"c{k}" for k in range(20)])
     >>> quality.ignored, quality.scores.miou  # scored on the 3 kept pixels: IoU 1/2 and 1/2
     (0.25, 0.5)
     """
     label_dir = Path(label_dir)
-    matrix = ConfusionMatrix(num_classes=num_classes)
+    named = _class_names(dataset, class_names)
+    matrix = ConfusionMatrix(num_classes=len(named) + 1, class_names=("background", *named))
     ignored = total = 0
     for sample in dataset:
         if sample.label is None:
