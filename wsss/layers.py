@@ -330,7 +330,7 @@ class SelfErasingHead(nn.Module):
         ``mask`` replaces the ternary mask built from S_A's maps with the caller's, ``(N, h, w)``
         with values in ``{-1, 0, 1}`` (any mask :func:`conditional_relu` takes): S_B then sees
         ``C-ReLU(F, mask)``. It serves ablations, such as erasing a known part instead of S_A's
-        attention zone (as :func:`wsss.engine.stages.erasing_ablation` does). ``labels`` still
+        attention zone (as :func:`wsss.diagnostics.erasing_ablation` does). ``labels`` still
         choose the classes of S_A's maps.
 
         Examples

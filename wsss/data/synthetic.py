@@ -31,7 +31,7 @@ Why a plain CAM fails on it
     drawn from one distribution for every class, so attention that leaks into it is wrong.
     How far the CAM stays on the part also depends on the network: a feature cell whose
     receptive field holds the part can fire on it wherever the cell lies, on the body or on
-    the background beside it (:func:`wsss.engine.stages.part_reach` measures how far). With
+    the background beside it (:func:`wsss.diagnostics.part_reach` measures how far). With
     the classifiers on ``conv4_3`` (receptive field 92 px; objects are 25-64 px at 128 px)
     the part reaches the whole object and the CAM covers the bodies (mean attention 0.61
     against 0.80 on the parts), so there is nothing for erasing to find; on ``conv3_3`` and

@@ -61,7 +61,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
 
 
 def data_config(args: argparse.Namespace) -> DataConfig:
-    """The :class:`~wsss.engine.stages.DataConfig` of the flags of :func:`add_data_args`.
+    """The :class:`~wsss.engine.DataConfig` of the flags of :func:`add_data_args`.
 
     Examples
     --------
@@ -114,7 +114,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
 
 
 def model_config(args: argparse.Namespace, name: str, data: DataConfig, role: str) -> ModelConfig:
-    """The :class:`~wsss.engine.stages.ModelConfig` of network ``name`` from the model flags.
+    """The :class:`~wsss.engine.ModelConfig` of network ``name`` from the model flags.
 
     ``role`` is ``"classifier"`` or ``"deeplab"``: which network of ``recipe_for(data)`` (see
     :func:`~wsss.engine.recipe_for`) gives the backbone when ``--backbone`` is not given, and

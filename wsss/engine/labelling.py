@@ -306,7 +306,7 @@ def generate_attention(
     batch_size
         Images per forward pass.
     skip_bad
-        Record unreadable samples in :attr:`StageReport.failed` instead of raising.
+        Record unreadable samples in ``StageReport.failed`` instead of raising.
     progress
         Show a progress bar.
 

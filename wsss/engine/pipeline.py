@@ -33,7 +33,6 @@ from .checks import class_frequencies, classifier_check, segmentation_check
 from .config import DataConfig, ModelConfig, Recipe, recipe_for, with_changes
 from .distributed import DistContext
 from .labelling import LabelQuality
-from .report import write_report
 from .rundir import RunDir
 from .stages import (
     attention_quality,
@@ -423,6 +422,8 @@ def run_pipeline(
         warnings=tuple(warnings), diagnostics=diagnostics,
     )
     if ctx.is_main:
+        from .report import write_report  # the report module imports this one
+
         write_report(run, result, dataset=train_set, description=describe_dataset(source),
                      segmenter=deeplabs["seenet"], normalizer=normalizer, figures=config.figures,
                      extra=diagnostics_text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from torch import nn
@@ -14,10 +14,8 @@ from ..data.sample import Sample
 from ..data.transforms import Normalizer, to_tensor
 from ..viz import add_titles, image_grid, line_plot, overlay, save_png
 from .labelling import load_attention, predict_segmentation
+from .pipeline import PipelineResult
 from .rundir import RunDir
-
-if TYPE_CHECKING:  # pragma: no cover
-    from .pipeline import PipelineResult
 
 __all__ = ["FIGURE_COLUMNS", "write_report"]
 
