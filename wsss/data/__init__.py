@@ -1,13 +1,21 @@
 """Data: datasets (PASCAL VOC 2012 + SBD, COCO 2014, your own folder), labels, augmentation.
 
-Every dataset (:class:`VOCSegmentation`, :class:`FolderDataset`, the COCO reader, the embedded
-:class:`SyntheticVOC`) follows :class:`SegmentationDataset`: it knows its ``class_names`` and
-image ``names`` and yields :class:`Sample` records; :class:`AugmentedDataset` turns them into
-the tensors a training loop batches (:func:`pad_collate` for images of different sizes).
+Every dataset (:class:`VOCSegmentation`, :class:`FolderDataset`, :class:`COCOSegmentation`,
+the embedded :class:`SyntheticVOC`) follows :class:`SegmentationDataset`: it knows its
+``class_names`` and image ``names`` and yields :class:`Sample` records;
+:class:`AugmentedDataset` turns them into the tensors a training loop batches
+(:func:`pad_collate` for images of different sizes).
 """
 
 from __future__ import annotations
 
+from wsss.data.coco import (
+    COCO_SPLITS,
+    COCOAnnotation,
+    COCOSegmentation,
+    decode_segmentation,
+    render_coco_mask,
+)
 from wsss.data.folder import FolderDataset
 from wsss.data.images import (
     IGNORE_INDEX,
@@ -43,12 +51,15 @@ from wsss.data.voc import SPLITS, VOCSegmentation, read_image_list, read_sbd_mas
 
 __all__ = [
     "CAFFE",
+    "COCO_SPLITS",
     "IGNORE_INDEX",
     "NUM_CLASSES",
     "SPLITS",
     "TORCHVISION",
     "VOC_CLASSES",
     "AugmentedDataset",
+    "COCOAnnotation",
+    "COCOSegmentation",
     "Compose",
     "CorruptFileError",
     "DatasetSubset",
@@ -69,6 +80,7 @@ __all__ = [
     "WithLabels",
     "check_dataset",
     "colorize",
+    "decode_segmentation",
     "describe_dataset",
     "image_labels",
     "labels_from_mask",
@@ -82,6 +94,7 @@ __all__ = [
     "read_labels_file",
     "read_saliency",
     "read_sbd_mask",
+    "render_coco_mask",
     "render_preview",
     "rgb_to_label",
     "split_by_labels",
