@@ -252,7 +252,7 @@ class COCOSegmentation:
         Render pixel labels from the instances (needs pycocotools). ``False``: no pixel labels.
     mask_dir
         A folder of ``<name>.png`` label maps to read instead of rendering (labels ``1 ... K``
-        in :attr:`class_names` order).
+        in ``class_names`` order).
     saliency_dir
         A folder of ``<name>.png`` saliency maps, or ``None``.
 
