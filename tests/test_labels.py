@@ -66,17 +66,17 @@ def test_xml_without_objects_is_all_zero(tmp_path):
 
 def test_labels_from_mask_hand_values():
     mask = np.array([[0, 255, 1], [15, 15, 20]], dtype=np.uint8)
-    labels = labels_from_mask(mask)
+    labels = labels_from_mask(mask, 20)
     assert labels.dtype == np.float32
     assert np.flatnonzero(labels).tolist() == [0, 14, 19]
-    assert labels_from_mask(np.array([[0, 255]], np.uint8)).sum() == 0
+    assert labels_from_mask(np.array([[0, 255]], np.uint8), 20).sum() == 0
 
 
 def test_labels_from_mask_rejects_bad_values():
     with pytest.raises(ValueError, match=r"label: .* found \[21\]"):
-        labels_from_mask(np.array([[0, 21]], np.uint8))
+        labels_from_mask(np.array([[0, 21]], np.uint8), 20)
     with pytest.raises(TypeError, match="label"):
-        labels_from_mask(np.zeros((2, 2), np.float32))
+        labels_from_mask(np.zeros((2, 2), np.float32), 20)
 
 
 # -- cls_labels.npy -------------------------------------------------------------------------------
@@ -103,7 +103,7 @@ EXPECTED = {"2007_000032": one_hot(0, 14), "2008_000002": one_hot(11)}
 def test_cls_labels_int_and_str_keys(tmp_path, keys):
     path = tmp_path / "cls_labels.npy"
     np.save(path, {keys[name]: vector for name, vector in EXPECTED.items()})
-    loaded = load_cls_labels(path)
+    loaded = load_cls_labels(path, 20)
     assert sorted(loaded) == sorted(EXPECTED)
     for name, vector in EXPECTED.items():
         assert loaded[name].dtype == np.float32
@@ -129,7 +129,7 @@ def pickled_dict(protocol: int) -> bytes:
 def test_cls_labels_pickle_protocols(tmp_path, protocol):
     path = tmp_path / "cls_labels.npy"
     write_npy_payload(path, pickled_dict(protocol))
-    loaded = load_cls_labels(path)
+    loaded = load_cls_labels(path, 20)
     np.testing.assert_array_equal(loaded["2007_000032"], EXPECTED["2007_000032"])
     np.testing.assert_array_equal(loaded["2008_000002"], EXPECTED["2008_000002"])
 
@@ -140,7 +140,7 @@ def test_cls_labels_written_by_numpy_1(tmp_path):
     assert b"numpy.core.multiarray" in payload
     path = tmp_path / "old.npy"
     write_npy_payload(path, payload)
-    assert sorted(load_cls_labels(path)) == ["2007_000032", "2008_000002"]
+    assert sorted(load_cls_labels(path, 20)) == ["2007_000032", "2008_000002"]
 
 
 class _MakeDir:
@@ -172,7 +172,7 @@ def test_malicious_pickle_is_refused_without_running(tmp_path, payload_class):
     np.save(path, evil, allow_pickle=True)
 
     with pytest.raises(CorruptFileError, match=rf"{re.escape(str(path))}: refused to load"):
-        load_cls_labels(path)
+        load_cls_labels(path, 20)
     assert not marker.exists(), "the pickled code ran"
 
     # the file really is malicious: numpy's own pickle loading runs the payload
@@ -184,21 +184,21 @@ def test_cls_labels_plain_array_is_refused(tmp_path):
     path = tmp_path / "plain.npy"
     np.save(path, np.zeros((3, 20), np.float32))
     with pytest.raises(CorruptFileError, match=rf"{re.escape(str(path))}: expected a pickled dict"):
-        load_cls_labels(path)
+        load_cls_labels(path, 20)
 
 
 def test_cls_labels_not_npy_and_truncated(tmp_path):
     text = tmp_path / "text.npy"
     text.write_text("hello")
     with pytest.raises(CorruptFileError, match=re.escape(str(text))):
-        load_cls_labels(text)
+        load_cls_labels(text, 20)
     cut = tmp_path / "cut.npy"
     np.save(cut, dict(EXPECTED))
     cut.write_bytes(cut.read_bytes()[:-30])
     with pytest.raises(CorruptFileError, match=re.escape(str(cut))):
-        load_cls_labels(cut)
+        load_cls_labels(cut, 20)
     with pytest.raises(FileNotFoundError, match=re.escape(str(tmp_path / "none.npy"))):
-        load_cls_labels(tmp_path / "none.npy")
+        load_cls_labels(tmp_path / "none.npy", 20)
 
 
 @pytest.mark.parametrize(
@@ -215,7 +215,7 @@ def test_cls_labels_bad_content_names_file(tmp_path, stored, message):
     path = tmp_path / "cls_labels.npy"
     np.save(path, stored)
     with pytest.raises(ValueError, match=rf"{re.escape(str(path))}: .*{message}"):
-        load_cls_labels(path)
+        load_cls_labels(path, 20)
 
 
 def test_normalize_image_name():

@@ -1,12 +1,22 @@
-"""Data: PASCAL VOC 2012 + SBD, image-level labels, saliency maps, joint augmentation, loading.
+"""Data: datasets (PASCAL VOC 2012 + SBD, COCO 2014, your own folder), labels, augmentation.
 
-Every dataset (:class:`VOCSegmentation`, the embedded :class:`SyntheticVOC`) yields
-:class:`Sample` records; :class:`AugmentedDataset` turns them into the
-tensors a training loop batches.
+Every dataset (:class:`VOCSegmentation`, :class:`FolderDataset`, :class:`COCOSegmentation`,
+the embedded :class:`SyntheticVOC`) follows :class:`SegmentationDataset`: it knows its
+``class_names`` and image ``names`` and yields :class:`Sample` records;
+:class:`AugmentedDataset` turns them into the tensors a training loop batches
+(:func:`pad_collate` for images of different sizes).
 """
 
 from __future__ import annotations
 
+from wsss.data.coco import (
+    COCO_SPLITS,
+    COCOAnnotation,
+    COCOSegmentation,
+    decode_segmentation,
+    render_coco_mask,
+)
+from wsss.data.folder import FolderDataset
 from wsss.data.images import (
     IGNORE_INDEX,
     CorruptFileError,
@@ -14,8 +24,9 @@ from wsss.data.images import (
     read_label,
     write_label,
 )
+from wsss.data.labelfile import LabelEntry, read_class_list, read_labels_file
 from wsss.data.labels import labels_from_mask, labels_from_xml, load_cls_labels
-from wsss.data.loader import AugmentedDataset
+from wsss.data.loader import AugmentedDataset, pad_collate, stack_collate
 from wsss.data.palette import colorize, rgb_to_label, voc_palette
 from wsss.data.protocol import SegmentationDataset, check_dataset, describe_dataset
 from wsss.data.relabel import WithLabels
@@ -40,15 +51,20 @@ from wsss.data.voc import SPLITS, VOCSegmentation, read_image_list, read_sbd_mas
 
 __all__ = [
     "CAFFE",
+    "COCO_SPLITS",
     "IGNORE_INDEX",
     "NUM_CLASSES",
     "SPLITS",
     "TORCHVISION",
     "VOC_CLASSES",
     "AugmentedDataset",
+    "COCOAnnotation",
+    "COCOSegmentation",
     "Compose",
     "CorruptFileError",
     "DatasetSubset",
+    "FolderDataset",
+    "LabelEntry",
     "Normalizer",
     "RandomCrop",
     "RandomHorizontalFlip",
@@ -64,19 +80,25 @@ __all__ = [
     "WithLabels",
     "check_dataset",
     "colorize",
+    "decode_segmentation",
     "describe_dataset",
     "image_labels",
     "labels_from_mask",
     "labels_from_xml",
     "load_cls_labels",
+    "pad_collate",
+    "read_class_list",
     "read_image",
     "read_image_list",
     "read_label",
+    "read_labels_file",
     "read_saliency",
     "read_sbd_mask",
+    "render_coco_mask",
     "render_preview",
     "rgb_to_label",
     "split_by_labels",
+    "stack_collate",
     "to_image",
     "to_tensor",
     "voc_palette",

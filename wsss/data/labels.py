@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from wsss.data.images import IGNORE_INDEX, CorruptFileError, check_stem
-from wsss.data.sample import NUM_CLASSES, VOC_CLASSES
+from wsss.data.sample import VOC_CLASSES
 
 __all__ = ["labels_from_mask", "labels_from_xml", "load_cls_labels", "normalize_image_name"]
 
@@ -88,7 +88,7 @@ def labels_from_xml(path: PathLike, class_names: Sequence[str] = VOC_CLASSES) ->
     return labels
 
 
-def labels_from_mask(label: np.ndarray, num_classes: int = NUM_CLASSES) -> np.ndarray:
+def labels_from_mask(label: np.ndarray, num_classes: int) -> np.ndarray:
     """Image-level labels from a pixel label map: the classes that own at least one pixel.
 
     ``y[c] = 1`` if any pixel equals ``c + 1``; background (0) and ignore (255) do not count.
@@ -107,7 +107,7 @@ def labels_from_mask(label: np.ndarray, num_classes: int = NUM_CLASSES) -> np.nd
 
     Examples
     --------
-    >>> np.flatnonzero(labels_from_mask(np.array([[0, 1, 15, 255]], dtype=np.uint8))).tolist()
+    >>> np.flatnonzero(labels_from_mask(np.array([[0, 1, 15, 255]], np.uint8), 20)).tolist()
     [0, 14]
     """
     if not isinstance(label, np.ndarray):
@@ -223,7 +223,7 @@ def _read_npy_object(path: Path) -> Any:
             raise CorruptFileError(f"{path}: damaged pickle payload ({exc!r})") from exc
 
 
-def load_cls_labels(path: PathLike, num_classes: int = NUM_CLASSES) -> dict[str, np.ndarray]:
+def load_cls_labels(path: PathLike, num_classes: int) -> dict[str, np.ndarray]:
     """Load the field's ``cls_labels.npy``: a dict from image name to multi-hot labels.
 
     Keys may be integers (``2007000032``) or strings (``"2007_000032"``); both are returned as
@@ -258,7 +258,7 @@ def load_cls_labels(path: PathLike, num_classes: int = NUM_CLASSES) -> dict[str,
     >>> import tempfile, pathlib
     >>> p = pathlib.Path(tempfile.mkdtemp()) / "cls_labels.npy"
     >>> np.save(p, {2007000032: np.eye(20, dtype=np.float32)[0]})
-    >>> labels = load_cls_labels(p)
+    >>> labels = load_cls_labels(p, num_classes=20)
     >>> list(labels), labels["2007_000032"][:3].tolist()
     (['2007_000032'], [1.0, 0.0, 0.0])
     """

@@ -14,7 +14,7 @@ workers hold a copy of the dataset taken when the iterator starts, so with
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from wsss.data.sample import Sample
 from wsss.data.transforms import Normalizer, Transform, to_tensor
 
-__all__ = ["AugmentedDataset"]
+__all__ = ["AugmentedDataset", "pad_collate", "stack_collate"]
 
 
 def _check_non_negative_int(name: str, value: object) -> int:
@@ -62,8 +62,10 @@ class AugmentedDataset(Dataset):
     - ``"saliency"``: ``float32`` ``(H, W)`` in [0, 1] (only when the sample has one);
     - ``"index"``: ``int``; ``"name"``: ``str``.
 
-    ``torch.utils.data.default_collate`` batches these when every sample has the same keys and,
-    after the transform, the same size (e.g. a fixed :class:`~wsss.data.transforms.RandomCrop`).
+    :func:`stack_collate` (or ``torch.utils.data.default_collate``) batches these when every
+    sample has the same keys and, after the transform, the same size (e.g. a fixed
+    :class:`~wsss.data.transforms.RandomCrop`); :func:`pad_collate` batches images of
+    different sizes.
 
     Examples
     --------
@@ -126,3 +128,168 @@ class AugmentedDataset(Dataset):
         item["index"] = index
         item["name"] = sample.name
         return item
+
+
+_SPATIAL_KEYS = ("image", "label", "saliency")
+
+
+def _check_batch(batch: object) -> list[Mapping[str, Any]]:
+    if not isinstance(batch, Sequence) or isinstance(batch, (str, bytes)):
+        raise TypeError(f"batch: expected a sequence of dicts, got {type(batch).__name__}")
+    if not batch:
+        raise ValueError("batch: is empty")
+    items = list(batch)
+    for position, item in enumerate(items):
+        if not isinstance(item, Mapping) or "image" not in item:
+            raise TypeError(
+                f"batch: item {position} is a {type(item).__name__} without an 'image'; "
+                "expected the dicts of AugmentedDataset"
+            )
+    keys = set(items[0])
+    for item in items[1:]:
+        if set(item) != keys:
+            differ = sorted(keys ^ set(item))
+            raise ValueError(
+                f"batch: image {item.get('name', '?')!r} and image "
+                f"{items[0].get('name', '?')!r} differ in the keys {differ} (every image of a "
+                "dataset must have pixel labels and saliency, or none must)"
+            )
+    return items
+
+
+def _size(item: Mapping[str, Any]) -> tuple[int, int]:
+    shape = tuple(item["image"].shape)
+    if len(shape) != 3:
+        raise ValueError(
+            f"batch: image {item.get('name', '?')!r} has shape {shape}, expected (3, H, W)"
+        )
+    return int(shape[1]), int(shape[2])
+
+
+def _collate_rest(items: list[Mapping[str, Any]], out: dict[str, Any]) -> dict[str, Any]:
+    for key in items[0]:
+        if key in out:
+            continue
+        values = [item[key] for item in items]
+        if key == "name":
+            out[key] = list(values)
+        elif key == "index":
+            out[key] = torch.as_tensor(values, dtype=torch.int64)
+        else:
+            out[key] = torch.utils.data.default_collate(values)
+    return out
+
+
+def stack_collate(batch: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """Batch :class:`AugmentedDataset` items of one size; a clear error when sizes differ.
+
+    Returns
+    -------
+    dict
+        ``"image"`` ``(B, 3, H, W)``, ``"classes"`` ``(B, C)``, ``"label"`` ``(B, H, W)`` and
+        ``"saliency"`` ``(B, H, W)`` where the items have them, ``"index"`` ``(B,)`` and
+        ``"name"`` (a list), as ``torch.utils.data.default_collate`` would.
+
+    Raises
+    ------
+    ValueError
+        If the images differ in size (the message names two of them and points to
+        :func:`pad_collate`) or in their keys.
+
+    Examples
+    --------
+    >>> items = [{"image": torch.zeros(3, 2, 2), "name": "a"},
+    ...          {"image": torch.zeros(3, 2, 3), "name": "b"}]
+    >>> stack_collate(items)
+    Traceback (most recent call last):
+    ...
+    ValueError: batch: image 'b' is 2x3 (HxW) but image 'a' is 2x2; crop to a fixed size \
+(e.g. RandomCrop) or batch with pad_collate
+    """
+    items = _check_batch(batch)
+    first = _size(items[0])
+    for item in items[1:]:
+        size = _size(item)
+        if size != first:
+            raise ValueError(
+                f"batch: image {item.get('name', '?')!r} is {size[0]}x{size[1]} (HxW) but image "
+                f"{items[0].get('name', '?')!r} is {first[0]}x{first[1]}; crop to a fixed size "
+                "(e.g. RandomCrop) or batch with pad_collate"
+            )
+    out = {
+        key: torch.stack([item[key] for item in items]) for key in _SPATIAL_KEYS if key in items[0]
+    }
+    return _collate_rest(items, out)
+
+
+def pad_collate(
+    batch: Sequence[Mapping[str, Any]],
+    *,
+    image_fill: float = 0.0,
+    label_fill: int = 255,
+    saliency_fill: float = 0.0,
+) -> dict[str, Any]:
+    """Batch :class:`AugmentedDataset` items of different sizes by padding to the largest.
+
+    Every image is padded at the bottom and on the right to ``(max H, max W)`` of the batch:
+    images with ``image_fill`` (0 is the normaliser's mean colour), pixel labels with
+    ``label_fill`` (255, ignored by the losses and metrics), saliency with ``saliency_fill``
+    (0, not salient). The original sizes come back as ``"size"``, so a consumer can crop
+    outputs back: image ``b`` is ``batch["image"][b, :, :h, :w]`` with
+    ``h, w = batch["size"][b]``.
+
+    Parameters
+    ----------
+    batch
+        Items of :class:`AugmentedDataset` (dicts with ``"image"`` ``(3, H, W)``, ...), all with
+        the same keys.
+    image_fill, label_fill, saliency_fill
+        The values the padding takes.
+
+    Returns
+    -------
+    dict
+        As :func:`stack_collate`, with spatial size ``(max H, max W)``, plus ``"size"``:
+        ``int64`` ``(B, 2)``, each image's ``(H, W)`` before padding.
+
+    Raises
+    ------
+    ValueError
+        If the batch is empty or its items differ in their keys (the message names the images).
+
+    Examples
+    --------
+    >>> items = [
+    ...     {"image": torch.ones(3, 1, 2), "label": torch.ones(1, 2, dtype=torch.int64),
+    ...      "classes": torch.ones(1), "index": 0, "name": "a"},
+    ...     {"image": torch.ones(3, 2, 1), "label": torch.ones(2, 1, dtype=torch.int64),
+    ...      "classes": torch.zeros(1), "index": 1, "name": "b"},
+    ... ]
+    >>> out = pad_collate(items)
+    >>> out["image"][0, 0].tolist(), out["label"][1].tolist(), out["size"].tolist()
+    ([[1.0, 1.0], [0.0, 0.0]], [[1, 255], [1, 255]], [[1, 2], [2, 1]])
+    """
+    items = _check_batch(batch)
+    sizes = [_size(item) for item in items]
+    height = max(h for h, _ in sizes)
+    width = max(w for _, w in sizes)
+    fills = {"image": image_fill, "label": label_fill, "saliency": saliency_fill}
+    out: dict[str, Any] = {}
+    for key in _SPATIAL_KEYS:
+        if key not in items[0]:
+            continue
+        first = items[0][key]
+        padded = torch.full(
+            (len(items), *first.shape[:-2], height, width), fills[key], dtype=first.dtype
+        )
+        for b, (item, (h, w)) in enumerate(zip(items, sizes)):
+            value = item[key]
+            if tuple(value.shape[-2:]) != (h, w):
+                raise ValueError(
+                    f"batch: the {key} of image {item.get('name', '?')!r} is "
+                    f"{tuple(value.shape[-2:])}, its image {(h, w)}"
+                )
+            padded[b, ..., :h, :w] = value
+        out[key] = padded
+    out["size"] = torch.tensor(sizes, dtype=torch.int64)
+    return _collate_rest(items, out)
