@@ -19,7 +19,7 @@ labels without a saliency model.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import numpy as np
 import torch
@@ -111,7 +111,9 @@ def threshold_labels(
     elif not isinstance(rule, ThresholdRule):
         raise TypeError(f"rule: expected a ThresholdRule, got {type(rule).__name__}")
     as_numpy = isinstance(attention, np.ndarray)
-    att = check_float_tensor("attention", as_tensor("attention", attention), (3, 4), finite=False)
+    att: Tensor = check_float_tensor(
+        "attention", as_tensor("attention", attention), (3, 4), finite=False
+    )
     single = att.ndim == 3
     if single:
         att = att[None]
@@ -137,4 +139,4 @@ def threshold_labels(
         out[n] = label
     if single:
         out = out[0]
-    return out.cpu().numpy() if as_numpy else out
+    return cast(ArrayT, out.cpu().numpy() if as_numpy else out)

@@ -263,6 +263,8 @@ def _attention_reader(source: AttentionSource) -> Callable[[Sample], np.ndarray]
 class ErasedImages(Sequence[Sample]):
     """``dataset`` with the attended pixels of earlier steps erased from each image.
 
+    Only ``image`` changes; the classes, pixel labels and saliency stay the dataset's.
+
     Parameters
     ----------
     dataset
@@ -278,8 +280,6 @@ class ErasedImages(Sequence[Sample]):
         ``delta``: see :func:`erasing_mask`. Default 0.7 (see the module docstring).
     fill
         RGB colour of erased pixels. Default: the ImageNet mean (see the module docstring).
-
-    Only ``image`` changes; the classes, pixel labels and saliency stay the dataset's.
 
     Examples
     --------

@@ -27,7 +27,7 @@ it, SeeNet's ternary mask does not) and the ReLU SeeNet's conditional ReLU appli
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
@@ -236,7 +236,7 @@ class ACoL(nn.Module):
 
     def classifiers(self) -> list[nn.Conv2d]:
         """The final 1x1 convolution of each head (their weights are the class weights)."""
-        return [self.head.branch_a[-1], self.head.branch_b[-1]]
+        return [cast(nn.Conv2d, self.head.branch_a[-1]), cast(nn.Conv2d, self.head.branch_b[-1])]
 
     def parameter_groups(self) -> dict[str, list[nn.Parameter]]:
         """Parameters by role: ``backbone``, ``new`` (the heads' 3x3 convs), ``classifier``."""
