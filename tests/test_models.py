@@ -267,7 +267,7 @@ def test_deeplab_bad_arguments():
 
 
 def test_list_models_and_backbones():
-    assert list_models() == ["cam_classifier", "deeplab_largefov", "seenet"]
+    assert list_models() == ["acol", "cam_classifier", "deeplab_largefov", "seenet"]
     assert {"vgg16", "vgg16_narrow", "resnet101"} <= set(list_backbones())
 
 

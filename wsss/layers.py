@@ -102,7 +102,8 @@ class SeeNetOutput:
     ----------
     logits_a, logits_b, logits_c
         Image-level logits of the branches S_A, S_B and S_C, shape ``(N, C)`` (global average
-        pooling of the class maps).
+        pooling of the class maps). ``logits_c`` is ``None`` when the head has no S_C
+        (``background_branch=False``); :func:`~wsss.seenet_loss` then has no term ``c``.
     maps_a, maps_b
         Raw class maps of S_A and S_B, shape ``(N, C, h, w)`` (no ReLU, no normalisation).
     mask
@@ -123,7 +124,7 @@ class SeeNetOutput:
 
     logits_a: Tensor
     logits_b: Tensor
-    logits_c: Tensor
+    logits_c: Tensor | None
     maps_a: Tensor
     maps_b: Tensor
     mask: Tensor
@@ -178,6 +179,18 @@ class SelfErasingHead(nn.Module):
     - S_C: S_B's weights (unless ``share_weights=False``) on the background features
       ``F * 1[T = -1]``: logits ``s_C``, trained towards "no class" by :func:`~wsss.seenet_loss`.
 
+    Three switches give the ablations of SeeNet's design (the defaults are the paper's model,
+    and leave its outputs bit for bit unchanged):
+
+    - ``background_branch=False``: no S_C at all (no layers, ``logits_c is None``, no loss term
+      ``c``);
+    - ``reverse_background=False``: S_B sees ``C-ReLU(F, T')`` with ``T' = 0`` in the attention
+      zone and ``+1`` elsewhere: plain erasing, the background zone is passed, not reversed.
+      S_C still sees the background zone ``T = -1`` unless it is switched off too. Setting
+      ``delta_l=0`` instead removes the background zone itself (``M < 0`` never holds), so S_B
+      erases plainly and S_C sees all-zero features;
+    - ``share_weights=False``: S_C gets weights of its own instead of S_B's.
+
     New layers are initialised from a Gaussian with std 0.01 and zero bias.
 
     Parameters
@@ -194,6 +207,10 @@ class SelfErasingHead(nn.Module):
         Dropout probability in S_A (0 disables it).
     share_weights
         S_C uses S_B's weights (the paper). ``False`` gives S_C weights of its own.
+    background_branch
+        Build and run S_C (the paper). ``False`` drops it: ``logits_c`` is ``None``.
+    reverse_background
+        S_B sees the background zone reversed (``x -1``, the paper). ``False``: passed (``x 1``).
     init_std
         Std of the Gaussian init of the new layers (the paper: 0.01); ``None`` for Kaiming
         init of the 3x3 convolutions, better for narrow heads trained from scratch (see
@@ -208,6 +225,9 @@ class SelfErasingHead(nn.Module):
     (torch.Size([2, 3]), torch.Size([2, 3, 5, 5]), torch.Size([2, 5, 5]))
     >>> head.branch_c is head.branch_b
     True
+    >>> plain = SelfErasingHead(8, 3, hidden_channels=4, background_branch=False)
+    >>> plain.branch_c is None, plain(torch.rand(1, 8, 5, 5), torch.tensor([[1, 0, 0]])).logits_c
+    (True, None)
     """
 
     def __init__(
@@ -221,6 +241,8 @@ class SelfErasingHead(nn.Module):
         dropout: float = 0.5,
         share_weights: bool = True,
         init_std: float | None = 0.01,
+        background_branch: bool = True,
+        reverse_background: bool = True,
     ) -> None:
         super().__init__()
         for arg, value in (
@@ -237,20 +259,35 @@ class SelfErasingHead(nn.Module):
         self.delta_h = float(delta_h)
         self.delta_l = float(delta_l)
         self.share_weights = share_weights
+        self.background_branch = bool(background_branch)
+        self.reverse_background = bool(reverse_background)
         self.branch_a = _branch(in_channels, hidden_channels, num_classes, dropout)
         self.branch_b = _branch(in_channels, hidden_channels, num_classes, 0.0)
-        self.branch_c = (
-            self.branch_b
-            if share_weights
-            else _branch(in_channels, hidden_channels, num_classes, 0.0)
-        )
+        self.branch_c: nn.Module | None
+        if not self.background_branch:
+            self.branch_c = None
+        elif share_weights:
+            self.branch_c = self.branch_b
+        else:
+            self.branch_c = _branch(in_channels, hidden_channels, num_classes, 0.0)
         init_head_(self, init_std)
 
     def extra_repr(self) -> str:
-        return (
+        text = (
             f"num_classes={self.num_classes}, delta_h={self.delta_h}, delta_l={self.delta_l}, "
             f"share_weights={self.share_weights}"
         )
+        if not self.background_branch:
+            text += ", background_branch=False"
+        if not self.reverse_background:
+            text += ", reverse_background=False"
+        return text
+
+    def _erasing_mask(self, mask: Tensor) -> Tensor:
+        """The mask S_B's conditional ReLU uses: ``mask``, or with ``-1`` turned into ``+1``."""
+        if self.reverse_background:
+            return mask
+        return mask.abs()  # {-1, 0, +1} -> {1, 0, 1}: plain erasing of the attention zone
 
     @staticmethod
     def predicted_classes(logits: Tensor) -> Tensor:
@@ -303,16 +340,21 @@ class SelfErasingHead(nn.Module):
             S_A predicts (see :meth:`predicted_classes`).
         """
         maps_a, logits_a, mask = self._attend(features, labels)
-        erased = conditional_relu(features, mask)
-        background = features * (mask == -1).unsqueeze(1).to(features.dtype)
-        if self.branch_c is self.branch_b:
-            maps_b, maps_c = self.branch_b(torch.cat([erased, background])).chunk(2)
+        erased = conditional_relu(features, self._erasing_mask(mask))
+        logits_c: Tensor | None = None
+        if self.branch_c is None:
+            maps_b = self.branch_b(erased)
         else:
-            maps_b, maps_c = self.branch_b(erased), self.branch_c(background)
+            background = features * (mask == -1).unsqueeze(1).to(features.dtype)
+            if self.branch_c is self.branch_b:
+                maps_b, maps_c = self.branch_b(torch.cat([erased, background])).chunk(2)
+            else:
+                maps_b, maps_c = self.branch_b(erased), self.branch_c(background)
+            logits_c = maps_c.mean(dim=(2, 3))
         return SeeNetOutput(
             logits_a=logits_a,
             logits_b=maps_b.mean(dim=(2, 3)),
-            logits_c=maps_c.mean(dim=(2, 3)),
+            logits_c=logits_c,
             maps_a=maps_a,
             maps_b=maps_b,
             mask=mask,
@@ -331,7 +373,8 @@ class SelfErasingHead(nn.Module):
         with values in ``{-1, 0, 1}`` (any mask :func:`conditional_relu` takes): S_B then sees
         ``C-ReLU(F, mask)``. It serves ablations, such as erasing a known part instead of S_A's
         attention zone (as :func:`wsss.diagnostics.erasing_ablation` does). ``labels`` still
-        choose the classes of S_A's maps.
+        choose the classes of S_A's maps. A given ``mask`` is used as is, also when
+        ``reverse_background=False``.
 
         Examples
         --------
@@ -347,5 +390,5 @@ class SelfErasingHead(nn.Module):
         True
         """
         maps_a, _, learned = self._attend(features, labels)
-        erasing = learned if mask is None else mask
+        erasing = self._erasing_mask(learned) if mask is None else mask
         return {"a": maps_a, "b": self.branch_b(conditional_relu(features, erasing))}

@@ -24,7 +24,8 @@ class SeeNetLossTerms:
     a, b
         Multi-label soft-margin loss of S_A and S_B against the image labels.
     c
-        Multi-label soft-margin loss of S_C against all zeros (the background holds no class).
+        Multi-label soft-margin loss of S_C against all zeros (the background holds no class);
+        a zero (0-D, no gradient) when the head has no S_C (``output.logits_c is None``).
 
     Examples
     --------
@@ -54,6 +55,10 @@ def _soft_margin(logits: Tensor, target: Tensor) -> Tensor:
 def seenet_loss(output: SeeNetOutput, labels: Tensor) -> SeeNetLossTerms:
     """``L = BCE(s_A, y) + BCE(s_B, y) + BCE(s_C, 0)``.
 
+    Without a background branch (``output.logits_c is None``, the ablation
+    ``SelfErasingHead(..., background_branch=False)``) the term ``c`` is absent:
+    ``L = BCE(s_A, y) + BCE(s_B, y)``, and ``c`` is reported as 0.
+
     Each term is the sigmoid cross-entropy averaged over classes and samples, i.e.
     :func:`torch.nn.functional.multilabel_soft_margin_loss`:
 
@@ -80,6 +85,10 @@ def seenet_loss(output: SeeNetOutput, labels: Tensor) -> SeeNetLossTerms:
     >>> terms = seenet_loss(out, torch.tensor([[1.0, 0.0]]))
     >>> round(terms.total.item(), 4), round(terms.c.item(), 4)  # 3 * log 2, log 2
     (2.0794, 0.6931)
+    >>> no_c = seenet_loss(SeeNetOutput(z, z, None, maps, maps, torch.zeros(1, 1, 1)),
+    ...                    torch.tensor([[1.0, 0.0]]))
+    >>> round(no_c.total.item(), 4), no_c.c.item()  # 2 * log 2; no S_C term
+    (1.3863, 0.0)
     """
     if not isinstance(output, SeeNetOutput):
         raise TypeError(f"output: expected a SeeNetOutput, got {type(output).__name__}")
@@ -90,6 +99,8 @@ def seenet_loss(output: SeeNetOutput, labels: Tensor) -> SeeNetLossTerms:
             f"{tuple(logits.shape)}"
         )
     for name in ("logits_b", "logits_c"):
+        if name == "logits_c" and output.logits_c is None:
+            continue
         other = check_float_tensor(f"output.{name}", getattr(output, name), 2)
         if other.shape != logits.shape:
             raise ValueError(
@@ -100,7 +111,10 @@ def seenet_loss(output: SeeNetOutput, labels: Tensor) -> SeeNetLossTerms:
     target = present.to(dtype=logits.dtype, device=logits.device)
     a = _soft_margin(output.logits_a, target)
     b = _soft_margin(output.logits_b, target)
-    c = _soft_margin(output.logits_c, target.new_zeros(()).expand_as(target))
+    if output.logits_c is None:
+        c = logits.new_zeros(())
+    else:
+        c = _soft_margin(output.logits_c, target.new_zeros(()).expand_as(target))
     return SeeNetLossTerms(total=a + b + c, a=a, b=b, c=c)
 
 

@@ -15,8 +15,9 @@ from torch import Tensor, nn
 
 from ..fusion import IGNORE_INDEX
 from ..losses import seenet_loss
+from ..models.acol import acol_loss
 
-__all__ = ["classifier_step", "seenet_step", "segmentation_step"]
+__all__ = ["acol_step", "classifier_step", "seenet_step", "segmentation_step"]
 
 
 def seenet_step(model: nn.Module, batch: Mapping[str, Any]) -> tuple[Tensor, dict[str, float]]:
@@ -37,6 +38,26 @@ def seenet_step(model: nn.Module, batch: Mapping[str, Any]) -> tuple[Tensor, dic
     labels = batch["classes"]
     terms = seenet_loss(model(batch["image"], labels), labels)
     logs = {"loss_a": terms.a.detach(), "loss_b": terms.b.detach(), "loss_c": terms.c.detach()}
+    return terms.total, {k: float(v) for k, v in logs.items()}
+
+
+def acol_step(model: nn.Module, batch: Mapping[str, Any]) -> tuple[Tensor, dict[str, float]]:
+    """ACoL: ``L = BCE(s_A, y) + BCE(s_B, y)`` (:func:`~wsss.models.acol_loss`); logs each term.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from wsss.models import create_model
+    >>> _ = torch.manual_seed(0)
+    >>> net = create_model("acol", backbone="vgg16_narrow", num_classes=3)
+    >>> y = torch.tensor([[1.0, 0, 0], [0, 1, 1]])
+    >>> loss, logs = acol_step(net, {"image": torch.rand(2, 3, 32, 32), "classes": y})
+    >>> sorted(logs), round(loss.item(), 2)  # two sigmoid cross-entropies at ~log 2
+    (['loss_a', 'loss_b'], 1.39)
+    """
+    labels = batch["classes"]
+    terms = acol_loss(model(batch["image"], labels), labels)
+    logs = {"loss_a": terms.a.detach(), "loss_b": terms.b.detach()}
     return terms.total, {k: float(v) for k, v in logs.items()}
 
 

@@ -8,6 +8,7 @@ every model exposes ``parameter_groups()`` (roles ``backbone``, ``new``, ``class
 
 from __future__ import annotations
 
+from .acol import ACoL, ACoLHead, ACoLLossTerms, ACoLOutput, acol_loss
 from .classifier import CAMClassifier, ClassifierOutput
 from .deeplab import DeepLabLargeFOV
 from .registry import create_backbone, create_model, list_backbones, list_models
@@ -41,6 +42,10 @@ __all__ = [
     "VGG16_CHANNELS",
     "VGG16_NARROW_WIDTH",
     "VGG_LAYOUTS",
+    "ACoL",
+    "ACoLHead",
+    "ACoLLossTerms",
+    "ACoLOutput",
     "Bottleneck",
     "CAMClassifier",
     "ClassifierOutput",
@@ -50,6 +55,7 @@ __all__ = [
     "ResNet",
     "SeeNet",
     "ShapeMismatch",
+    "acol_loss",
     "create_backbone",
     "create_model",
     "list_backbones",

@@ -15,6 +15,7 @@ from typing import Any
 from torch import nn
 
 from ..data.sample import NUM_CLASSES
+from .acol import ACoL
 from .classifier import CAMClassifier
 from .deeplab import DeepLabLargeFOV
 from .resnet import resnet101, resnet_tiny
@@ -84,6 +85,7 @@ class _ModelSpec:
 _MODELS: dict[str, _ModelSpec] = {
     "seenet": _ModelSpec(SeeNet, "seenet", NUM_CLASSES, "hidden_channels", 512),
     "cam_classifier": _ModelSpec(CAMClassifier, "seenet", NUM_CLASSES, "hidden_channels", 512),
+    "acol": _ModelSpec(ACoL, "seenet", NUM_CLASSES, "hidden_channels", 512),
     "deeplab_largefov": _ModelSpec(
         DeepLabLargeFOV, "largefov", NUM_CLASSES + 1, "head_channels", 1024
     ),
@@ -96,7 +98,7 @@ def list_models() -> list[str]:
     Examples
     --------
     >>> list_models()
-    ['cam_classifier', 'deeplab_largefov', 'seenet']
+    ['acol', 'cam_classifier', 'deeplab_largefov', 'seenet']
     """
     return sorted(_MODELS)
 
@@ -160,8 +162,8 @@ def create_model(
     ----------
     name
         ``"seenet"`` (:class:`~wsss.models.SeeNet`), ``"cam_classifier"``
-        (:class:`~wsss.models.CAMClassifier`) or ``"deeplab_largefov"``
-        (:class:`~wsss.models.DeepLabLargeFOV`).
+        (:class:`~wsss.models.CAMClassifier`), ``"acol"`` (:class:`~wsss.models.ACoL`) or
+        ``"deeplab_largefov"`` (:class:`~wsss.models.DeepLabLargeFOV`).
     backbone
         A name from :func:`list_backbones`, built in the model's layout (``"seenet"`` for the
         classifiers, ``"largefov"`` for DeepLab), or a ready module with ``out_channels``.

@@ -29,7 +29,8 @@ class SeeNet(nn.Module):
         Foreground classes ``C``.
     **head_kwargs
         Passed to :class:`wsss.SelfErasingHead` (``hidden_channels``, ``delta_h``, ``delta_l``,
-        ``dropout``, ``share_weights``).
+        ``dropout``, ``share_weights``, ``init_std``, and the ablation switches
+        ``background_branch`` and ``reverse_background``).
 
     Examples
     --------
@@ -42,6 +43,13 @@ class SeeNet(nn.Module):
     (torch.Size([2, 3]), torch.Size([2, 3, 2, 2]))
     >>> {k: tuple(v.shape) for k, v in model.class_maps(torch.rand(1, 3, 32, 32)).items()}
     {'a': (1, 3, 2, 2), 'b': (1, 3, 2, 2)}
+
+    The ablations are switches of the head, e.g. SeeNet without S_C:
+
+    >>> plain = SeeNet(VGG16(width=0.125), 3, hidden_channels=8, background_branch=False)
+    >>> out = plain(torch.rand(1, 3, 32, 32), torch.tensor([[1, 0, 0]]))
+    >>> len(plain.classifiers()), out.logits_c
+    (2, None)
     """
 
     def __init__(self, backbone: nn.Module, num_classes: int, **head_kwargs) -> None:
@@ -84,6 +92,8 @@ class SeeNet(nn.Module):
         """The final 1x1 convolution of each distinct branch (S_C's is S_B's when shared)."""
         found: dict[int, nn.Conv2d] = {}
         for branch in (self.head.branch_a, self.head.branch_b, self.head.branch_c):
+            if branch is None:  # no S_C (background_branch=False)
+                continue
             conv = _last_conv(branch)
             found.setdefault(id(conv), conv)
         return list(found.values())
