@@ -169,7 +169,7 @@ def test_wrapper_erases_the_union_of_earlier_steps_and_keeps_the_rest():
 def _write_attention_file(path, classes: list[int], fused: np.ndarray) -> None:
     """An attention file in the pipeline's format, written by hand (np.savez, no library)."""
     np.savez(path, classes=np.array(classes, np.int16), fused=fused.astype(np.float16),
-             branch_a=fused.astype(np.float16))
+             branch_a=fused.astype(np.float16), class_names=np.array(["a", "b", "c"]))
 
 
 def test_wrapper_reads_attention_folders(tmp_path):

@@ -251,7 +251,11 @@ def _attention_reader(source: AttentionSource) -> Callable[[Sample], np.ndarray]
             from wsss.engine.labelling import load_attention  # the pipeline's file format
 
             path = folder / f"{sample.name}.npz"
-            return load_attention(path, num_classes=len(sample.classes)).fused
+            maps = load_attention(path).fused
+            if maps.shape[0] != len(sample.classes):
+                raise ValueError(f"{path}: maps of {maps.shape[0]} classes for an image of "
+                                 f"{len(sample.classes)}")
+            return maps
 
         return read
     raise TypeError(
