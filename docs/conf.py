@@ -51,6 +51,8 @@ nitpick_ignore_regex = [
 # -- autodoc and napoleon (NumPy style) ---------------------------------------------------------
 autodoc_member_order = "groupwise"  # classes, then functions, then data; A-Z within
 autodoc_typehints = "signature"
+# Callable objects (CAMExtractor) document how they are called.
+autodoc_default_options = {"special-members": "__call__"}
 autodoc_preserve_defaults = True
 # torch.nn.Module.forward's docstring ("Define the computation performed at every call...")
 # would otherwise appear under every undocumented forward() of ours.

@@ -90,7 +90,11 @@ class ConditionalReLU(nn.Module):
     tensor(-8.)
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``conditional_relu(x, mask)``: features ``(N, K, H, W)``, mask ``(N, H', W')``."""
         return conditional_relu(x, mask)
 
 
