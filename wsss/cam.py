@@ -1,4 +1,6 @@
-"""Class activation / attention maps at image resolution (design, section 6).
+"""Class activation / attention maps at image resolution.
+
+See :ref:`How SeeNet works, section 5 <seenet-inference>`.
 
 :class:`CAMExtractor` turns class maps into normalised attention maps, with test-time
 augmentation. It reads class maps in one of two ways:

@@ -1,4 +1,6 @@
-"""Proxy labels from attention and saliency (design, section 7; the paper's Algorithm 1).
+"""Proxy labels from attention and saliency (the paper's Algorithm 1).
+
+See :ref:`How SeeNet works, section 6 <seenet-proxy-labels>`.
 
 For an image with classes ``y``, attention maps ``A_c`` in [0, 1] and a saliency map ``S`` in
 [0, 1], every pixel gets the label with the highest score among

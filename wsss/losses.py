@@ -1,4 +1,4 @@
-"""SeeNet's training loss (design, section 5)."""
+"""SeeNet's training loss (:ref:`How SeeNet works, section 4 <seenet-loss>`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Attention normalisation and SeeNet's ternary mask (design, section 3).
+"""Attention normalisation and SeeNet's ternary mask (:ref:`seenet-ternary-mask`).
 
 The ternary mask splits every feature position of an image into three zones, from the class
 maps ``Z`` of the first branch (S_A) and the image's classes ``y``:

@@ -1,6 +1,7 @@
 """Segmentation scores from one confusion matrix, and the CAM background-threshold curve.
 
-The PASCAL VOC protocol (section 8 of the design notes): accumulate ONE confusion matrix over the
+The PASCAL VOC protocol (:ref:`How SeeNet works, section 7 <seenet-deeplab>`): accumulate ONE
+confusion matrix over the
 whole split, rows = ground truth, columns = prediction, pixels labelled ``ignore_index`` (255)
 skipped; then per class ``k``
 
@@ -733,7 +734,8 @@ class CAMThresholdCurve:
 # --------------------------------------------------------------------------------------------
 # Ternary-mask zones against the ground truth (a diagnostic for erasing)
 
-#: The zones of a ternary mask (design, section 3), in the order :class:`ZoneShares` uses.
+#: The zones of a ternary mask (:ref:`seenet-ternary-mask`), in the order :class:`ZoneShares`
+#: uses.
 ZONES: tuple[str, ...] = ("attention", "potential", "background")
 
 
