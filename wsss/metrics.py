@@ -734,8 +734,8 @@ class CAMThresholdCurve:
 # --------------------------------------------------------------------------------------------
 # Ternary-mask zones against the ground truth (a diagnostic for erasing)
 
-#: The zones of a ternary mask (:ref:`seenet-ternary-mask`), in the order :class:`ZoneShares`
-#: uses.
+#: The zones of a ternary mask (:ref:`How SeeNet works, section 1 <seenet-ternary-mask>`), in
+#: the order :class:`ZoneShares` uses.
 ZONES: tuple[str, ...] = ("attention", "potential", "background")
 
 
