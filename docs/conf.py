@@ -2,7 +2,9 @@
 
 Build (what CI runs): ``python -m sphinx -W --keep-going -q -b html docs docs/_build/html``.
 The build needs no network: intersphinx reads the small inventories committed under
-``docs/_inventories/`` (regenerate them with ``python docs/_inventories/make_inventories.py``).
+``docs/_inventories/`` (regenerate them with ``python docs/_inventories/make_inventories.py``),
+and the formulas are typeset by the MathJax copy that ``sphinx-mathjax-offline`` puts into the
+built site. ``pip install -e ".[docs]"`` installs everything the build needs.
 """
 
 from __future__ import annotations
@@ -27,12 +29,16 @@ extensions = [
     "sphinx.ext.napoleon",
     "sphinx.ext.intersphinx",
     "sphinx.ext.viewcode",
+    "myst_parser",  # docs/changelog.md includes the Markdown CHANGELOG.md
     "sphinx.ext.mathjax",
+    # MathJax served from the built site (_static/mathjax), never a CDN: formulas render offline.
+    "sphinx-mathjax-offline",
     "public_names",  # docs/_ext: re-exported constants and submodule-only names are listed
     "reexports",  # docs/_ext: references by defining-module path reach re-exported names
     "autodoc_fixes",  # docs/_ext: prose attribute comments, dataclass default factories
 ]
 
+source_suffix = {".rst": "restructuredtext", ".md": "markdown"}
 exclude_patterns = ["_build", "_inventories", "figures"]
 nitpicky = True
 nitpick_ignore_regex = [
@@ -45,6 +51,8 @@ nitpick_ignore_regex = [
 # -- autodoc and napoleon (NumPy style) ---------------------------------------------------------
 autodoc_member_order = "groupwise"  # classes, then functions, then data; A-Z within
 autodoc_typehints = "signature"
+# Callable objects (CAMExtractor) document how they are called.
+autodoc_default_options = {"special-members": "__call__"}
 autodoc_preserve_defaults = True
 # torch.nn.Module.forward's docstring ("Define the computation performed at every call...")
 # would otherwise appear under every undocumented forward() of ours.
@@ -68,4 +76,3 @@ intersphinx_mapping = {
 html_theme = "furo"
 html_title = f"wsss {release}"
 html_static_path = ["_static"]
-html_css_files = ["wsss.css"]

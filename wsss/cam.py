@@ -1,4 +1,6 @@
-"""Class activation / attention maps at image resolution (design, section 6).
+"""Class activation / attention maps at image resolution.
+
+See :ref:`How SeeNet works, section 5 <seenet-inference>`.
 
 :class:`CAMExtractor` turns class maps into normalised attention maps, with test-time
 augmentation. It reads class maps in one of two ways:
@@ -200,10 +202,13 @@ class CAMExtractor:
         Input scales; :data:`FIELD_SCALES` is the field's ``(1.0, 0.5, 1.5, 2.0)``.
     flip
         Also run the horizontally flipped images.
-    flip_fusion, scale_fusion
-        ``"max"`` or ``"sum"``: how flips and scales are combined (SeeNet fuses flips by max;
-        IRN/PSA by sum). Fusion happens on the raw (ReLU-ed, upsampled) maps, before
-        normalisation.
+    flip_fusion
+        How the maps of an image and of its mirror image (flipped back) are combined: ``"max"``
+        (SeeNet) or ``"sum"`` (IRN/PSA). Used only with ``flip=True``; applied within each
+        scale to the raw maps (ReLU-ed, upsampled to the input size), before normalisation.
+    scale_fusion
+        How the maps of the different ``scales`` are combined: ``"sum"`` (the field's multi-scale
+        inference) or ``"max"``; applied after the flip fusion, before normalisation.
     normalization
         ``"max"`` (divide by the spatial maximum, the field's convention) or ``"minmax"``.
     interpolation
@@ -355,6 +360,20 @@ class CAMExtractor:
 
     def __call__(self, images: Tensor, labels: Tensor) -> AttentionMaps:
         """Attention maps for ``images`` ``(N, 3, H, W)`` and the classes ``labels`` ``(N, C)``.
+
+        The model runs in evaluation mode without gradients, once per scale (on the image and,
+        with ``flip``, its mirror image in the same batch); the model's training mode is
+        restored afterwards.
+
+        Parameters
+        ----------
+        images
+            Float images ``(N, 3, H, W)``, normalised the way the model expects; moved to the
+            model's device and dtype.
+        labels
+            Multi-hot image labels ``(N, C)`` (bool, or integers / floats that are 0 or 1;
+            every image names at least one class): the classes to compute maps for. They are
+            passed on to the model's ``class_maps`` (SeeNet builds its ternary mask from them).
 
         Returns
         -------

@@ -1,4 +1,6 @@
-"""Proxy labels from attention and saliency (design, section 7; the paper's Algorithm 1).
+"""Proxy labels from attention and saliency (the paper's Algorithm 1).
+
+See :ref:`How SeeNet works, section 6 <seenet-proxy-labels>`.
 
 For an image with classes ``y``, attention maps ``A_c`` in [0, 1] and a saliency map ``S`` in
 [0, 1], every pixel gets the label with the highest score among
@@ -278,10 +280,22 @@ def fuse_saliency(
         Multi-hot image classes, shape ``(C,)`` or ``(N, C)``; at least one class per image.
     method
         A key of :data:`FUSION_PRESETS`: ``"harmonic"`` (the paper) or ``"oaa"``.
-    conflict_threshold, background_threshold, min_foreground
-        The ignore rules; default to the preset's values (see :class:`FusionRule`).
-    attention_floor, background_attention_threshold
-        Override the preset's :class:`FusionRule` fields (``None`` disables a threshold rule).
+    conflict_threshold
+        A pixel where two or more of the image's classes have attention above it is ignored;
+        ``None`` disables the rule. Default: the preset's (``"harmonic"`` 0.7, ``"oaa"`` 0.9).
+    background_threshold
+        A pixel labelled background whose saliency is ``>=`` it is ignored; ``None`` disables
+        the rule. Default: the preset's (32 / 255 in both).
+    min_foreground
+        An image whose foreground covers less than this fraction of its pixels is ignored
+        whole; 0 disables the rule. Default: the preset's (``"harmonic"`` 0, ``"oaa"`` 0.01).
+    attention_floor
+        Attention below it is set to 0 before scoring. Default: the preset's
+        (``"harmonic"`` 0, ``"oaa"`` 0.3).
+    background_attention_threshold
+        A pixel labelled background where some class has attention above it is ignored;
+        ``None`` disables the rule. Default: the preset's (``"harmonic"`` ``None``,
+        ``"oaa"`` 0.8).
     eps
         Added to the harmonic mean's denominator.
 

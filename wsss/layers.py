@@ -1,4 +1,8 @@
-"""SeeNet's layers: the conditional ReLU and the self-erasing head (design, sections 4 and 5)."""
+"""SeeNet's layers: the conditional ReLU and the self-erasing head.
+
+What they compute, with the formulas: :ref:`How SeeNet works, sections 2 <seenet-conditional-relu>`
+and :ref:`3 <seenet-branches>`.
+"""
 
 from __future__ import annotations
 
@@ -90,7 +94,11 @@ class ConditionalReLU(nn.Module):
     tensor(-8.)
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def forward(self, x: Tensor, mask: Tensor) -> Tensor:
+        """``conditional_relu(x, mask)``: features ``(N, K, H, W)``, mask ``(N, H', W')``."""
         return conditional_relu(x, mask)
 
 
@@ -169,7 +177,9 @@ def _branch(in_channels: int, hidden: int, num_classes: int, dropout: float) -> 
 
 
 class SelfErasingHead(nn.Module):
-    """SeeNet's three branches on top of backbone features ``F`` (design, section 5).
+    """SeeNet's three branches on top of backbone features ``F``.
+
+    See :ref:`How SeeNet works, section 3 <seenet-branches>`.
 
     - S_A: ``conv3x3 - ReLU - conv3x3 - ReLU - Dropout - conv1x1`` gives class maps ``Z_A``
       and logits ``s_A = GAP(Z_A)``.
@@ -366,7 +376,8 @@ class SelfErasingHead(nn.Module):
         """Raw class maps of S_A and S_B, ``{"a": Z_A, "b": Z_B}``, without running S_C.
 
         The same ``Z_A`` and ``Z_B`` as :meth:`forward` (arguments alike), for what attention
-        maps need at inference (design, section 6): S_C only serves the training loss, and
+        maps need at inference (:ref:`How SeeNet works, section 5 <seenet-inference>`): S_C
+        only serves the training loss, and
         skipping it saves a third of the head's cost.
 
         ``mask`` replaces the ternary mask built from S_A's maps with the caller's, ``(N, h, w)``

@@ -1,4 +1,4 @@
-"""SeeNet's training loss (design, section 5)."""
+"""SeeNet's training loss (:ref:`How SeeNet works, section 4 <seenet-loss>`)."""
 
 from __future__ import annotations
 
@@ -131,5 +131,9 @@ class SeeNetLoss(nn.Module):
     >>> SeeNetLoss()(head(torch.rand(1, 4, 3, 3), y), y).total.backward()
     """
 
+    def __init__(self) -> None:
+        super().__init__()
+
     def forward(self, output: SeeNetOutput, labels: Tensor) -> SeeNetLossTerms:
+        """``seenet_loss(output, labels)``: the head's output and image labels ``(N, C)``."""
         return seenet_loss(output, labels)

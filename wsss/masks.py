@@ -1,4 +1,6 @@
-"""Attention normalisation and SeeNet's ternary mask (design, section 3).
+"""Attention normalisation and SeeNet's ternary mask.
+
+See :ref:`How SeeNet works, section 1 <seenet-ternary-mask>`.
 
 The ternary mask splits every feature position of an image into three zones, from the class
 maps ``Z`` of the first branch (S_A) and the image's classes ``y``:

@@ -1,6 +1,7 @@
 """Segmentation scores from one confusion matrix, and the CAM background-threshold curve.
 
-The PASCAL VOC protocol (section 8 of the design notes): accumulate ONE confusion matrix over the
+The PASCAL VOC protocol (:ref:`How SeeNet works, section 7 <seenet-deeplab>`): accumulate ONE
+confusion matrix over the
 whole split, rows = ground truth, columns = prediction, pixels labelled ``ignore_index`` (255)
 skipped; then per class ``k``
 

@@ -23,9 +23,10 @@ What carries class identity
 Why a plain CAM fails on it
     A classifier trained with image labels minimises its loss fastest with the part, so its
     class activation map peaks there and, after normalisation by its maximum, covers only the
-    part of a large object (the "dog's head" of section 1 of the design notes). A network that
-    must classify with the part erased (SeeNet's branch S_B, adversarial erasing) can still find
-    the weaker class evidence spread over the body, so its attention grows over the object. The
+    part of a large object (the "dog's head" of :ref:`How SeeNet works <seenet-problem>`). A
+    network that must classify with the part erased (SeeNet's branch S_B, adversarial erasing)
+    can still find the weaker class evidence spread over the body, so its attention grows over
+    the object. The
     background cannot help: the clutter (flat and striped shapes, colour gradients, and
     *distractors* with the body's colours, shading and texture but no outline and no part) is
     drawn from one distribution for every class, so attention that leaks into it is wrong.

@@ -8,7 +8,7 @@ to the same size and with the same half-pixel grid (``align_corners=False``), so
 aligned. Resizing runs on ``torch.nn.functional.interpolate`` (no anti-aliasing, like OpenCV's
 ``INTER_LINEAR`` used by DeepLab's Caffe data layer).
 
-The DeepLab training recipe (design notes, section 8) is::
+The DeepLab training recipe (:ref:`How SeeNet works, section 7 <seenet-deeplab>`) is::
 
     Compose([RandomScale(0.7, 1.3), RandomHorizontalFlip(), RandomCrop(321)])
 

@@ -1,4 +1,4 @@
-"""SGD with per-role learning-rate multipliers and the poly schedule (design, section 8).
+"""SGD with per-role learning-rate multipliers and the poly schedule (DeepLab's recipe).
 
 A model sorts its parameters into roles with ``parameter_groups()``: ``"backbone"``
 (pretrained layers), ``"new"`` (new layers other than the classifiers) and ``"classifier"``
@@ -14,7 +14,7 @@ group                 learning rate                      weight decay
 "Bias" means every 1-D parameter (convolution biases and, with a trainable batch norm, its scale
 and shift); "weight" every tensor of two or more dimensions. The defaults follow DeepLab v1's
 prototxt: pretrained weights x1, their biases x2, classifier weights x10, biases x20; new layers
-take the classifier's x10/x20.
+take the classifier's x10/x20 (:ref:`How SeeNet works, section 7 <seenet-deeplab>`).
 
 Weight decay and momentum are always passed to :class:`torch.optim.SGD` by keyword, so one
 cannot land in the other's slot (a known bug of poly optimizers in this field).

@@ -50,7 +50,9 @@ _RESUMABLE_CHANGES = frozenset({"checkpoint_every", "log_every", "num_workers"})
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Hyper-parameters of one training run (defaults: DeepLab-LargeFOV, design section 8).
+    """Hyper-parameters of one training run (defaults: DeepLab-LargeFOV's recipe).
+
+    The recipe: :ref:`How SeeNet works, section 7 <seenet-deeplab>`.
 
     Attributes
     ----------

@@ -1,4 +1,7 @@
-"""DeepLab-LargeFOV, the segmentation network trained on the proxy labels (design, section 8)."""
+"""DeepLab-LargeFOV, the segmentation network trained on the proxy labels.
+
+See :ref:`How SeeNet works, section 7 <seenet-deeplab>`.
+"""
 
 from __future__ import annotations
 

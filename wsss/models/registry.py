@@ -1,8 +1,9 @@
 """Build the pipeline's networks by name: ``create_model("seenet", backbone="vgg16")``.
 
 Two layouts of each backbone are used: ``"seenet"`` for the classifiers that make attention
-maps (VGG16 with stride 16, design section 2; ResNet with stride 16) and ``"largefov"`` for
-segmentation (VGG16-LargeFOV or ResNet with dilation, stride 8, design section 8). Each model
+maps (VGG16 with stride 16, :ref:`How SeeNet works, section 3 <seenet-backbone>`; ResNet with
+stride 16) and ``"largefov"`` for segmentation (VGG16-LargeFOV or ResNet with dilation, stride 8,
+:ref:`section 7 <seenet-deeplab>`). Each model
 picks its layout; a narrow backbone narrows the model's own layers by the same factor.
 """
 

@@ -1,4 +1,6 @@
-"""Bottleneck ResNets as dilated feature extractors (design, section 8: ResNet-101-LargeFOV).
+"""Bottleneck ResNets as dilated feature extractors, the body of ResNet-101-LargeFOV.
+
+See :ref:`How SeeNet works, section 7 <seenet-deeplab>`.
 
 The submodule names follow torchvision's (``conv1``, ``bn1``, ``layer1`` ... ``layer4``, each
 block's ``conv1..3``, ``bn1..3`` and ``downsample.0/1``), so an ImageNet checkpoint in that layout

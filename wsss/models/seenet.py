@@ -1,4 +1,7 @@
-"""SeeNet: a backbone followed by the self-erasing head (design, sections 2 and 5)."""
+"""SeeNet: a backbone followed by the self-erasing head.
+
+See :ref:`How SeeNet works, section 3 <seenet-branches>`.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,6 @@
-"""VGG16 feature extractors in the two layouts of the pipeline (design, sections 2 and 8).
+"""VGG16 feature extractors in the two layouts of the pipeline.
+
+See :ref:`How SeeNet works, sections 3 <seenet-backbone>` and :ref:`7 <seenet-deeplab>`.
 
 ``"seenet"``
     conv1_1 ... conv5_3 with ReLU, a 2x2/2 max-pool after conv1_2, conv2_2, conv3_3 and conv4_3,

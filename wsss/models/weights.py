@@ -1,6 +1,6 @@
 """Load pretrained weights from the common file layouts into ``wsss`` backbones and models.
 
-Users bring the files (design, section 2); three layouts are understood:
+Users bring the files (:ref:`voc-weights`); these layouts are understood:
 
 - torchvision VGG16 (``features.0.weight`` ... ``features.28.bias``; ``classifier.*`` ignored):
   :func:`load_imagenet_vgg16`. These weights expect RGB input in [0, 1] normalised with the
@@ -10,7 +10,7 @@ Users bring the files (design, section 2); three layouts are understood:
 - the Caffe-converted DeepLab init file (``conv1_1.weight`` ... ``conv5_3.bias``, ``fc6.*``
   ``(1024, 512, 3, 3)``, ``fc7.*`` ``(1024, 1024, 1, 1)``, optional ``fc8*``):
   :func:`load_deeplab_caffe_vgg16`. These weights expect BGR input minus the mean
-  (104.008, 116.669, 122.675) in [0, 255] (design, section 9).
+  (104.008, 116.669, 122.675) in [0, 255].
 - a backbone's own ``state_dict`` (``conv1_1.weight``, ``bn1_1.running_mean``, ...; a
   ``backbone.`` prefix is stripped), as a pretraining run of this library writes it:
   :func:`load_backbone_weights`.
