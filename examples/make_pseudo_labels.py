@@ -45,7 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     run = cli.open_run(args, {"data": data, "method": args.method, "fusion": overrides},
                        ctx.is_main)
     report = make_pseudo_labels(dataset, cli.resolve(args.attention_dir), run.path,
-                                method=args.method, fusion_kwargs=overrides, crf=args.crf,
+                                method=args.method, fusion_kwargs=overrides,
+                                refine="crf" if args.crf else "none",
                                 ctx=ctx, skip_bad=args.skip_bad, progress=args.progress)
     cli.write_bad_inputs(run, report.failed)
     print(f"rank {ctx.rank}: wrote {len(report.written)}, skipped {len(report.skipped)} "

@@ -34,6 +34,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from ..data.loader import pad_collate
 from ..io import load_checkpoint, save_checkpoint
 from .distributed import DistContext
 from .optim import LRMultipliers, build_adamw, build_sgd, poly_lr_scheduler
@@ -234,6 +235,7 @@ def _batches(
         sampler=keys(),
         num_workers=workers,
         drop_last=True,
+        collate_fn=pad_collate,  # images of different sizes are padded to the batch's largest
         generator=torch.Generator().manual_seed(config.seed + first_epoch),
         pin_memory=ctx.device.type == "cuda",
     )
