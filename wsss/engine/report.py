@@ -13,7 +13,8 @@ from ..data.images import read_label
 from ..data.sample import Sample
 from ..data.transforms import Normalizer, to_tensor
 from ..viz import add_titles, image_grid, line_plot, overlay, save_png
-from .labelling import load_attention, predict_segmentation
+from .evaluation import predict_segmentation
+from .labelling import load_attention
 from .pipeline import PipelineResult
 from .rundir import RunDir
 
@@ -210,7 +211,7 @@ def write_report(
     >>> from pathlib import Path
     >>> from wsss.data.transforms import TORCHVISION
     >>> from wsss.engine.pipeline import ATTENTION_MAPS, PipelineResult
-    >>> from wsss.engine.labelling import LabelQuality
+    >>> from wsss.engine.evaluation import LabelQuality
     >>> from wsss.metrics import CAMThresholdCurve, ConfusionMatrix
     >>> matrix = ConfusionMatrix(2, class_names=("background", "cat"))
     >>> matrix.update(np.array([[0, 1]]), np.array([[0, 1]]))

@@ -42,15 +42,8 @@ from ..threshold_labels import ThresholdRule
 from .build import build_model, class_names
 from .config import ModelConfig
 from .distributed import DistContext
-from .labelling import (
-    LabelQuality,
-    StageReport,
-    evaluate_label_dir,
-    evaluate_segmentation,
-    generate_attention,
-    generate_pseudo_labels,
-    load_attention,
-)
+from .evaluation import LabelQuality, evaluate_label_dir, evaluate_segmentation
+from .labelling import StageReport, generate_attention, generate_pseudo_labels, load_attention
 from .refiners import make_refiner
 from .rundir import RunDir
 from .steps import classifier_step, seenet_step, segmentation_step
