@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from torch import nn
 
@@ -63,7 +64,7 @@ def load_dataset(
     """
     if split not in ("train", "val"):
         raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
-    dataset: Sequence[Sample]
+    dataset: Any  # every dataset follows wsss.data.SegmentationDataset
     if data.dataset == "synthetic":
         n = data.synthetic_train if split == "train" else data.synthetic_val
         dataset = SyntheticVOC(n, image_size=data.image_size, seed=data.seed, split=split,
@@ -129,7 +130,7 @@ def build_model(config: ModelConfig, num_classes: int) -> nn.Module:
     model = create_model(config.name, backbone=config.backbone,
                          num_classes=output_classes(config.name, num_classes), **config.kwargs)
     if config.weights is not None:
-        backbone = model.backbone  # type: ignore[union-attr]
+        backbone = model.backbone
         if config.weights_format == "caffe":
             load_deeplab_caffe_vgg16(model, config.weights, load_fc8=False)
         elif config.weights_format == "backbone":

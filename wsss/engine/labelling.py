@@ -19,6 +19,7 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -145,8 +146,9 @@ def save_attention(
         raise ValueError(f"class_names: {len(names)} names for classes of shape "
                          f"{classes.shape} and maps of shape {fused.shape}")
     present = np.flatnonzero(classes > 0)
-    arrays = {"classes": present.astype(np.int16), "fused": fused[present].astype(np.float16),
-              "class_names": np.array(names, dtype=str)}
+    arrays: dict[str, Any] = {"classes": present.astype(np.int16),
+                              "fused": fused[present].astype(np.float16),
+                              "class_names": np.array(names, dtype=str)}
     for name, maps in branches.items():
         arrays[f"branch_{name}"] = maps[present].astype(np.float16)
     with atomic_write(path) as f:

@@ -437,7 +437,7 @@ def run_pipeline(
 
         with timer("diagnostics"):
             found = pipeline_diagnostics(
-                train_set, {label: (root / f"attention_{model}", branch)
+                train_set, {label: (str(root / f"attention_{model}"), branch)
                             for label, (model, branch) in ATTENTION_MAPS.items()}
                 | {"SeeNet S_B": (root / "attention_seenet", "b")},
                 models["seenet"], normalizer=normalizer, progress=progress)

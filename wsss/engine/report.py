@@ -78,8 +78,9 @@ def _loss_curves(run: RunDir) -> dict[str, np.ndarray]:
         if not records:
             continue
         keys = [k for k in records[0] if k == "loss" or k.startswith("loss_")]
-        series = {k: ([r["iteration"] for r in records if k in r],
-                      [r[k] for r in records if k in r]) for k in keys}
+        series: dict[str, tuple[Sequence[float], Sequence[float]]] = {
+            k: ([float(r["iteration"]) for r in records if k in r],
+                [float(r[k]) for r in records if k in r]) for k in keys}
         plots[folder] = line_plot(series, title=f"{title}: training loss", xlabel="iteration")
     return plots
 
