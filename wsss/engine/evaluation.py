@@ -106,7 +106,7 @@ def evaluate_segmentation(
     save_dir
         Where to write the predictions as ``<name>.png``; ``None`` writes nothing.
     ctx, batch_size, progress
-        As in :func:`generate_attention`.
+        As in :func:`~wsss.engine.labelling.generate_attention`.
 
     Returns
     -------
@@ -191,7 +191,7 @@ def evaluate_label_dir(
         Samples with ground truth ``label`` ``uint8`` ``(H, W)``.
     label_dir
         One label PNG per sample, ``uint8`` ``(H, W)`` (0 background, ``c + 1`` class ``c``,
-        255 ignore), as :func:`generate_pseudo_labels` writes them.
+        255 ignore), as :func:`~wsss.engine.labelling.generate_pseudo_labels` writes them.
     class_names
         The foreground class names; default: ``dataset.class_names``.
 

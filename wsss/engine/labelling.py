@@ -287,7 +287,7 @@ def generate_attention(
 
     Images of the same size are batched (up to ``batch_size``); ``extractor`` already batches
     flips and scales. Images that name no class get no file (listed in
-    :attr:`StageReport.no_class`). Each file holds the maps of the image's classes only (see
+    ``StageReport.no_class``). Each file holds the maps of the image's classes only (see
     the module docstring); :func:`load_attention` expands them to ``float32`` ``(C, H, W)``.
 
     Parameters
@@ -436,11 +436,12 @@ def generate_pseudo_labels(
       the fusion did not ignore with the argmax of its refined probabilities;
     - ``"threshold"`` (no saliency model needed): confident foreground where the attention of
       an image class reaches ``threshold.foreground``, confident background below
-      ``threshold.background``, ignore (255) between (:func:`~wsss.threshold_labels`); a
-      refiner refines the class probabilities first, and the thresholds apply to the result.
+      ``threshold.background``, ignore (255) between
+      (:func:`~wsss.threshold_labels.threshold_labels`); a refiner refines the class
+      probabilities first, and the thresholds apply to the result.
 
     An image that names no class is labelled all background (it shows none of the classes),
-    and counted in :attr:`StageReport.no_class`.
+    and counted in ``StageReport.no_class``.
 
     Parameters
     ----------
@@ -455,7 +456,8 @@ def generate_pseudo_labels(
     method, fusion_kwargs
         Passed to :func:`~wsss.fuse_saliency` (saliency route).
     threshold
-        The :class:`~wsss.ThresholdRule` of the threshold route (``None``: IRN's 0.30 / 0.05).
+        The :class:`~wsss.threshold_labels.ThresholdRule` of the threshold route (``None``:
+        IRN's 0.30 / 0.05).
     refine
         Optional refiner (:func:`~wsss.engine.refiners.make_refiner`: a dense CRF or PAMR).
     class_names

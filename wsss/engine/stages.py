@@ -390,7 +390,7 @@ def label_quality(dataset: Sequence[Sample], label_dir: str | Path) -> LabelQual
     """mIoU and ignored fraction of proxy labels against the dataset's ground truth.
 
     ``label_dir`` holds ``<name>.png`` label maps, ``uint8`` ``(H, W)``, for every image (see
-    :func:`~wsss.engine.labelling.evaluate_label_dir`).
+    :func:`~wsss.engine.evaluation.evaluate_label_dir`).
 
     Examples
     --------
@@ -425,7 +425,7 @@ def evaluate(
     """mIoU of a segmentation network on ``dataset`` (optionally with a dense CRF).
 
     ``scales`` and ``flip`` are the test-time augmentation of
-    :func:`~wsss.engine.labelling.predict_segmentation`; ``save_dir`` receives the predictions
+    :func:`~wsss.engine.evaluation.predict_segmentation`; ``save_dir`` receives the predictions
     as ``uint8`` ``(H, W)`` label PNGs.
 
     Returns
