@@ -596,3 +596,26 @@ def test_attention_profile_bad_inputs():
     with pytest.raises(ValueError, match="attention"):
         counter.update(np.full((1, 2, 2), 1.5), *ok[1:], np.zeros((2, 2), bool))
     assert np.isnan(counter.compute().means).all()  # nothing was added
+
+
+@pytest.mark.parametrize(
+    ("matrix", "exc"),
+    [
+        (np.array([[1, -1], [0, 2]]), ValueError),  # gave an IoU of NaN
+        (np.array([1, 2]), ValueError),  # gave an AxisError
+        (np.zeros((2, 3)), ValueError),
+        (np.array([[1.0, np.nan], [0, 1]]), ValueError),
+        (np.array([["a", "b"], ["c", "d"]]), TypeError),
+        ([[1, 0], [0, 1]], TypeError),
+    ],
+)
+def test_from_matrix_refuses_bad_counts(matrix, exc):
+    with pytest.raises(exc, match="^matrix: "):
+        SegmentationScores.from_matrix(matrix, ("a", "b"))
+
+
+def test_from_matrix_checks_the_names_and_takes_tensors():
+    with pytest.raises(ValueError, match="^class_names: "):
+        SegmentationScores.from_matrix(np.eye(2), ("a",))
+    scores = SegmentationScores.from_matrix(torch.tensor([[3, 1], [0, 2]]), ("a", "b"))
+    np.testing.assert_allclose(scores.iou, [0.75, 2 / 3])

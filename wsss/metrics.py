@@ -27,7 +27,13 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-from wsss._validation import check_thresholds
+from wsss._validation import (
+    MAX_COUNT,
+    check_int,
+    check_integer_dtype,
+    check_thresholds,
+    to_numpy,
+)
 from wsss.data.sample import VOC_CLASSES
 
 __all__ = [
@@ -60,35 +66,19 @@ ORACLE_NOTE = "tuned on ground truth: an oracle, not a test score"
 # --------------------------------------------------------------------------------------------
 
 
-def _to_numpy(name: str, x: object) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        try:
-            return x.detach().cpu().numpy()
-        except TypeError:  # bfloat16 and other dtypes numpy lacks
-            raise TypeError(f"{name}: unsupported dtype {x.dtype}") from None
-    if isinstance(x, np.ndarray):
-        return x
-    raise TypeError(f"{name}: expected a numpy.ndarray or torch.Tensor, got {type(x).__name__}")
-
-
-def _check_integer(name: str, x: np.ndarray) -> None:
-    if x.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer dtype, got {x.dtype}")
+#: Shared checks under the names the counters below use.
+_to_numpy = to_numpy
+_check_integer = check_integer_dtype
 
 
 def _check_num_classes(num_classes: object) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"num_classes: expected an int, got {type(num_classes).__name__}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes: must be at least 1, got {num_classes}")
-    return int(num_classes)
+    return check_int("num_classes", num_classes, minimum=1, maximum=MAX_COUNT)
 
 
 def _check_ignore_index(ignore_index: object, num_classes: int) -> int | None:
     if ignore_index is None:
         return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index: expected an int or None, got {type(ignore_index).__name__}")
+    ignore_index = check_int("ignore_index", ignore_index)
     if 0 <= ignore_index < num_classes:
         raise ValueError(
             f"ignore_index: {ignore_index} is a class label (0..{num_classes - 1}); "
@@ -249,8 +239,29 @@ class SegmentationScores:
 
     @classmethod
     def from_matrix(cls, matrix: np.ndarray, class_names: Sequence[str]) -> SegmentationScores:
-        """Compute the scores of a ``(K, K)`` confusion matrix (rows ground truth)."""
-        m = np.asarray(matrix, dtype=np.float64)
+        """Compute the scores of a ``(K, K)`` confusion matrix (rows ground truth).
+
+        ``matrix`` holds non-negative finite counts (numpy or torch); ``class_names`` has ``K``
+        names.
+        """
+        m = to_numpy("matrix", matrix)
+        if m.dtype.kind not in "iuf":
+            raise TypeError(f"matrix: expected counts of a numeric dtype, got {m.dtype}")
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+            raise ValueError(f"matrix: expected a square (K, K) matrix, got shape {m.shape}")
+        m = m.astype(np.float64)
+        if not np.isfinite(m).all():
+            raise ValueError("matrix: contains NaN or infinite values")
+        if (m < 0).any():
+            raise ValueError("matrix: counts must be non-negative")
+        if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+            raise TypeError(
+                f"class_names: expected a sequence of names, got {type(class_names).__name__}"
+            )
+        if len(class_names) != m.shape[0]:
+            raise ValueError(
+                f"class_names: expected {m.shape[0]} names, got {len(class_names)}"
+            )
         tp = np.diag(m)
         gt = m.sum(axis=1)
         pred = m.sum(axis=0)
