@@ -26,11 +26,14 @@ __all__ = [
     "MAX_COUNT",
     "MAX_SIDE",
     "as_tensor",
+    "backbone_input",
     "check_bool",
     "check_choice",
+    "check_dropout",
     "check_eps",
     "check_float_tensor",
     "check_images",
+    "check_init_std",
     "check_int",
     "check_integer_dtype",
     "check_labels",
@@ -181,6 +184,34 @@ def check_reals(
     return out
 
 
+def check_init_std(init_std: object) -> float | None:
+    """Check an ``init_std`` argument: ``None`` or a finite number ``> 0``; return it.
+
+    Examples
+    --------
+    >>> check_init_std(float("inf"))
+    Traceback (most recent call last):
+    ...
+    ValueError: init_std: must be a finite number, got inf
+    """
+    if init_std is None:
+        return None
+    return check_real("init_std", init_std, minimum=0.0, exclusive_minimum=True)
+
+
+def check_dropout(dropout: object) -> float:
+    """Check a ``dropout`` probability: a number in ``[0, 1)``; return it as a float.
+
+    Examples
+    --------
+    >>> check_dropout(None)
+    Traceback (most recent call last):
+    ...
+    TypeError: dropout: expected a real number, got NoneType
+    """
+    return check_real("dropout", dropout, minimum=0.0, maximum=1.0, exclusive_maximum=True)
+
+
 def check_bool(name: str, value: object) -> bool:
     """Check a flag: a bool (``numpy.bool_`` included); return it as a bool.
 
@@ -269,6 +300,24 @@ def check_integer_dtype(name: str, x: np.ndarray) -> np.ndarray:
     if x.dtype.kind not in "iu":
         raise TypeError(f"{name}: expected an integer dtype, got {x.dtype}")
     return x
+
+
+def backbone_input(backbone: torch.nn.Module) -> tuple[int | None, int]:
+    """The input a backbone takes: ``(channels, smallest side)``, read from its attributes.
+
+    ``in_channels`` (``None`` when the module does not say) and ``min_input_size`` (1 when it
+    does not say), as :func:`check_images` takes them.
+
+    Examples
+    --------
+    >>> backbone_input(torch.nn.Conv2d(3, 4, 3))
+    (3, 1)
+    """
+    channels = getattr(backbone, "in_channels", None)
+    min_size = getattr(backbone, "min_input_size", 1)
+    return (channels if isinstance(channels, int) else None), (
+        min_size if isinstance(min_size, int) else 1
+    )
 
 
 def check_images(
