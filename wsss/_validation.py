@@ -15,7 +15,9 @@ reading the traceback knows which argument to fix.
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -37,10 +39,12 @@ __all__ = [
     "check_int",
     "check_integer_dtype",
     "check_labels",
+    "check_path",
     "check_probability",
     "check_real",
     "check_reals",
     "check_rng",
+    "check_size",
     "check_thresholds",
     "to_numpy",
 ]
@@ -246,6 +250,59 @@ def check_choice(name: str, value: object, choices: Sequence[object]) -> object:
     if value not in tuple(choices):
         raise ValueError(f"{name}: expected one of {tuple(choices)}, got {value!r}")
     return value
+
+
+def check_path(name: str, path: object) -> Path:
+    """Check a file or folder argument: a ``str`` or ``os.PathLike``, not empty; return a Path.
+
+    Examples
+    --------
+    >>> check_path("path", "labels/a.png").as_posix()
+    'labels/a.png'
+    >>> check_path("path", None)
+    Traceback (most recent call last):
+    ...
+    TypeError: path: expected a str or os.PathLike, got NoneType
+    """
+    if not isinstance(path, (str, os.PathLike)):
+        raise TypeError(f"{name}: expected a str or os.PathLike, got {type(path).__name__}")
+    text = os.fspath(path)
+    if not isinstance(text, str):
+        raise TypeError(f"{name}: expected a text path, got {type(text).__name__}")
+    if not text or "\x00" in text:
+        raise ValueError(f"{name}: expected a file name, got {text!r}")
+    return Path(text)
+
+
+def check_size(
+    name: str, size: object, *, square: bool = True, minimum: int = 1
+) -> tuple[int, int]:
+    """Check an image size: ``(height, width)`` ints in ``[minimum, MAX_SIDE]``.
+
+    With ``square``, one int means a square. Returns the pair.
+
+    Examples
+    --------
+    >>> check_size("size", 321), check_size("size", (2, 3))
+    ((321, 321), (2, 3))
+    >>> check_size("expected_size", 4, square=False)
+    Traceback (most recent call last):
+    ...
+    TypeError: expected_size: expected a pair of ints (height, width), got 4
+    """
+    if square and isinstance(size, (int, np.integer)) and not isinstance(size, (bool, np.bool_)):
+        pair: tuple[object, ...] = (size, size)
+    elif isinstance(size, (tuple, list)):
+        pair = tuple(size)
+    else:
+        what = "an int or a pair of ints" if square else "a pair of ints"
+        raise TypeError(f"{name}: expected {what} (height, width), got {size!r}")
+    if len(pair) != 2:
+        raise TypeError(f"{name}: expected two values (height, width), got {size!r}")
+    return (
+        check_int(name, pair[0], minimum=minimum, maximum=MAX_SIDE),
+        check_int(name, pair[1], minimum=minimum, maximum=MAX_SIDE),
+    )
 
 
 def check_rng(name: str, rng: object) -> np.random.Generator:
