@@ -260,15 +260,15 @@ def test_constructor_arguments_are_checked(kwargs, exc, name):
 
 def test_huge_scale_is_refused_by_name():
     ext = CAMExtractor(ConvMaps(), scales=(1e9,))
-    with pytest.raises(ValueError, match="^scales: "):
+    with pytest.raises(ValueError, match=r"^scales: "):
         ext(torch.rand(1, 3, 4, 4), torch.ones(1, 3))
 
 
 def test_from_classifier_names_a_missing_layer():
     net = make_classifier().float()
-    with pytest.raises(ValueError, match="^feature_layer: .*'nope'"):
+    with pytest.raises(ValueError, match=r"^feature_layer: .*'nope'"):
         CAMExtractor.from_classifier(net, "nope", net[5])
-    with pytest.raises(ValueError, match="^classifier: "):
+    with pytest.raises(ValueError, match=r"^classifier: "):
         CAMExtractor.from_classifier(net, net[1], "nope")
-    with pytest.raises(TypeError, match="^feature_layer: "):
+    with pytest.raises(TypeError, match=r"^feature_layer: "):
         CAMExtractor.from_classifier(net, 3, net[5])

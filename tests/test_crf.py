@@ -271,5 +271,5 @@ def test_smallest_allowed_kernel_widths_run_in_a_child_process():
 
 
 def test_empty_image_is_refused_by_name():
-    with pytest.raises(ValueError, match="^image: "):
+    with pytest.raises(ValueError, match=r"^image: "):
         dense_crf(np.zeros((0, 5, 3), np.uint8), np.zeros((2, 0, 5), np.float32))

@@ -44,13 +44,13 @@ TRANSFORMS = [Resize(2), RandomScale(0.5, 1.5), RandomHorizontalFlip(1.0), Rando
 @pytest.mark.parametrize("transform", TRANSFORMS, ids=lambda t: type(t).__name__)
 @pytest.mark.parametrize("rng", [None, 0, np.random.RandomState(0)])
 def test_transforms_need_a_generator(transform, rng):
-    with pytest.raises(TypeError, match="^rng: "):
+    with pytest.raises(TypeError, match=r"^rng: "):
         transform(sample(), rng)
 
 
 @pytest.mark.parametrize("transform", TRANSFORMS, ids=lambda t: type(t).__name__)
 def test_transforms_need_a_sample(transform):
-    with pytest.raises(TypeError, match="^sample: "):
+    with pytest.raises(TypeError, match=r"^sample: "):
         transform(np.zeros((3, 4, 3), np.uint8), np.random.default_rng(0))
 
 
@@ -99,7 +99,7 @@ def test_arguments_are_checked_by_name(build, exc, name):
 
 
 def test_huge_random_scale_is_refused_at_call():
-    with pytest.raises(ValueError, match="^high: "):
+    with pytest.raises(ValueError, match=r"^high: "):
         RandomScale(1e9, 1e9)(sample(), np.random.default_rng(0))
 
 
@@ -109,7 +109,7 @@ def test_labels_from_mask_never_counts_the_ignore_value():
 
 
 def test_write_label_refuses_an_empty_map(tmp_path):
-    with pytest.raises(ValueError, match="^label: "):
+    with pytest.raises(ValueError, match=r"^label: "):
         write_label(tmp_path / "a.png", np.zeros((0, 3), np.uint8))
     assert not (tmp_path / "a.png").exists()
 

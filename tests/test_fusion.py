@@ -197,7 +197,7 @@ def test_bad_input_names_the_argument(args, kwargs, exc, name):
 def test_fuse_saliency_checks_eps(eps, exc):
     att = np.full((1, 2, 2), 0.5, np.float32)
     sal = np.full((2, 2), 0.5, np.float32)
-    with pytest.raises(exc, match="^eps: "):
+    with pytest.raises(exc, match=r"^eps: "):
         fuse_saliency(att, sal, np.array([1]), eps=eps)
 
 
@@ -210,6 +210,6 @@ def test_rule_fields_that_none_cannot_disable(field, value, exc):
 
 
 def test_unhashable_method_is_named():
-    with pytest.raises(ValueError, match="^method: "):
+    with pytest.raises(ValueError, match=r"^method: "):
         fuse_saliency(np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32),
                       np.array([1]), method=[])

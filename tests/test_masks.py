@@ -163,5 +163,5 @@ def test_eps_is_checked_everywhere(fn, eps, exc):
         "attention": lambda: attention_map(z, y, eps=eps),
         "ternary": lambda: ternary_mask(z, y, eps=eps),
     }[fn]
-    with pytest.raises(exc, match="^eps: "):
+    with pytest.raises(exc, match=r"^eps: "):
         call()

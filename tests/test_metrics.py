@@ -610,12 +610,12 @@ def test_attention_profile_bad_inputs():
     ],
 )
 def test_from_matrix_refuses_bad_counts(matrix, exc):
-    with pytest.raises(exc, match="^matrix: "):
+    with pytest.raises(exc, match=r"^matrix: "):
         SegmentationScores.from_matrix(matrix, ("a", "b"))
 
 
 def test_from_matrix_checks_the_names_and_takes_tensors():
-    with pytest.raises(ValueError, match="^class_names: "):
+    with pytest.raises(ValueError, match=r"^class_names: "):
         SegmentationScores.from_matrix(np.eye(2), ("a",))
     scores = SegmentationScores.from_matrix(torch.tensor([[3, 1], [0, 2]]), ("a", "b"))
     np.testing.assert_allclose(scores.iou, [0.75, 2 / 3])
