@@ -189,7 +189,7 @@ def check_reals(
 
 
 def check_init_std(init_std: object) -> float | None:
-    """Check an ``init_std`` argument: ``None`` or a finite number ``> 0``; return it.
+    """Check an ``init_std`` argument: ``None`` or a number in ``(0, 10]``; return it.
 
     Examples
     --------
@@ -200,7 +200,8 @@ def check_init_std(init_std: object) -> float | None:
     """
     if init_std is None:
         return None
-    return check_real("init_std", init_std, minimum=0.0, exclusive_minimum=True)
+    # a std over 10 only makes overflowing weights (1e300 gave infinite ones)
+    return check_real("init_std", init_std, minimum=0.0, maximum=10.0, exclusive_minimum=True)
 
 
 def check_dropout(dropout: object) -> float:
@@ -384,13 +385,15 @@ def check_images(
     *,
     channels: int | None = 3,
     min_size: int = 1,
+    finite: bool = False,
 ) -> Tensor:
     """The input check of every network's ``forward``: ``(N, channels, H, W)`` floating point.
 
     Cheap (no pass over the values): rank 4, ``N >= 1``, the channel count, ``H, W >=
     min_size`` (the smallest input the network's pools reduce to at least one cell) and a
     floating dtype equal to ``module``'s parameters' (unless autocast is on), so that none of
-    these reaches a convolution as a deep torch error.
+    these reaches a convolution as a deep torch error. The values are not read unless
+    ``finite`` (then NaN and infinities are refused): a plain network gives NaN for NaN input.
 
     Examples
     --------
@@ -423,6 +426,8 @@ def check_images(
             f"{name}: height and width must be >= {min_size} for this network, got "
             f"{tuple(x.shape)}"
         )
+    if finite and not bool(torch.isfinite(x).all()):
+        raise ValueError(f"{name}: contains NaN or infinite values")
     if module is not None and not torch.is_autocast_enabled(x.device.type):
         weight = next((p for p in module.parameters() if p.is_floating_point()), None)
         if weight is not None and weight.dtype != x.dtype:

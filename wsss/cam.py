@@ -410,6 +410,8 @@ class CAMExtractor:
         # the model's own precision (autocast, when asked for, picks the compute dtype itself)
         dtype = params.dtype if params is not None and params.is_floating_point() else None
         images = images.to(device, dtype if self.amp_dtype is None else None)
+        if not bool(torch.isfinite(images).all()):
+            raise ValueError(f"images: values overflow the model's dtype {images.dtype}")
         present = present.to(device)
         wanted = present.any(dim=0).nonzero().flatten()  # classes some image asks for
         accumulated: dict[str, Tensor] = {}

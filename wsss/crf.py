@@ -268,6 +268,9 @@ def _refine_one(
         image, probs = loader(item) if loader is not None else item
         refined = dense_crf(image, probs, params)
         return refined if postprocess is None else postprocess(refined)
+    except (ValueError, TypeError) as err:  # a bad item: the caller's input, named as such
+        kind = ValueError if isinstance(err, ValueError) else TypeError
+        raise kind(f"items: {label} is refused: {type(err).__name__}: {err}") from err
     except Exception as err:
         raise RuntimeError(f"refine_many: {label} failed: {type(err).__name__}: {err}") from err
 
@@ -326,7 +329,9 @@ def refine_many(
     -------
     Iterator
         The refined probabilities (or ``postprocess`` results), lazily and **in input order**.
-        The pool lives until the iterator is exhausted or closed; a failure names the item.
+        The pool lives until the iterator is exhausted or closed; a failure names the item: a
+        ``ValueError`` / ``TypeError`` starting ``items:`` for an item the checks refuse, a
+        ``RuntimeError`` for any other failure (e.g. a file the loader cannot find).
 
     Examples
     --------
@@ -338,6 +343,8 @@ def refine_many(
     """
     if not isinstance(params, CRFParams):
         raise TypeError(f"params: expected a CRFParams, got {type(params).__name__}")
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"items: expected an iterable of items, got {type(items).__name__}")
     processes = check_int("processes", processes, minimum=1, maximum=1024)
     progress = check_bool("progress", progress)
     if start_method is not None and (

@@ -92,6 +92,10 @@ def _default_names(num_classes: int, class_names: Sequence[str] | None) -> tuple
         if num_classes == len(VOC_LABEL_NAMES):
             return VOC_LABEL_NAMES
         return tuple(f"class_{k}" for k in range(num_classes))
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+        raise TypeError(
+            f"class_names: expected a sequence of names, got {type(class_names).__name__}"
+        )
     names = tuple(str(n) for n in class_names)
     if len(names) != num_classes:
         raise ValueError(f"class_names: expected {num_classes} names, got {len(names)}")
@@ -133,7 +137,7 @@ def _attention_inputs(
 
 
 def _valid_targets(
-    target: np.ndarray, num_classes: int, ignore_index: int | None
+    target: np.ndarray, num_classes: int, ignore_index: int | None, name: str = "target"
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Return the flat int64 target labels that count, and the flat mask that selects them.
 
@@ -145,7 +149,7 @@ def _valid_targets(
     if kept.size and (int(kept.min()) < 0 or int(kept.max()) >= num_classes):
         bad = kept[(kept < 0) | (kept >= num_classes)]
         raise ValueError(
-            f"target: values must be class labels 0..{num_classes - 1} or the ignore index "
+            f"{name}: values must be class labels 0..{num_classes - 1} or the ignore index "
             f"{ignore_index}, found {np.unique(bad)[:8].tolist()}"
         )
     return kept.astype(np.int64, copy=False), mask
@@ -400,20 +404,25 @@ class ConfusionMatrix:
         One vectorised ``np.bincount(K * target + prediction, minlength=K * K)`` over the
         counted pixels.
         """
-        pred = _to_numpy("prediction", prediction)
-        tgt = _to_numpy("target", target)
-        _check_integer("prediction", pred)
-        _check_integer("target", tgt)
+        self._update(prediction, target, ("prediction", "target"))
+
+    def _update(self, prediction: ArrayLike, target: ArrayLike, names: tuple[str, str]) -> None:
+        """:meth:`update`, with the argument names its errors start with."""
+        pname, tname = names
+        pred = _to_numpy(pname, prediction)
+        tgt = _to_numpy(tname, target)
+        _check_integer(pname, pred)
+        _check_integer(tname, tgt)
         if pred.shape != tgt.shape:
             raise ValueError(
-                f"prediction: shape {tuple(pred.shape)} does not match target's {tuple(tgt.shape)}"
+                f"{pname}: shape {tuple(pred.shape)} does not match {tname} {tuple(tgt.shape)}"
             )
         k = self.num_classes
-        t, mask = _valid_targets(tgt, k, self.ignore_index)
+        t, mask = _valid_targets(tgt, k, self.ignore_index, tname)
         p = pred.reshape(-1) if mask is None else pred.reshape(-1)[mask]
         if p.size and (int(p.min()) < 0 or int(p.max()) >= k):
             raise ValueError(
-                f"prediction: values must lie in [0, {k}), got range "
+                f"{pname}: values must lie in [0, {k}), got range "
                 f"[{int(p.min())}, {int(p.max())}] on the counted pixels"
             )
         counts = np.bincount(k * t + p.astype(np.int64, copy=False), minlength=k * k)
@@ -487,13 +496,13 @@ def mean_iou(
     if isinstance(predictions, (np.ndarray, torch.Tensor)) or isinstance(
         targets, (np.ndarray, torch.Tensor)
     ):
-        cm.update(predictions, targets)  # type: ignore[arg-type]
+        cm._update(predictions, targets, ("predictions", "targets"))
     else:
         preds, tgts = _as_list("predictions", predictions), _as_list("targets", targets)
         if len(preds) != len(tgts):
             raise ValueError(f"predictions: {len(preds)} arrays but {len(tgts)} targets")
         for p, t in zip(preds, tgts):
-            cm.update(p, t)
+            cm._update(p, t, ("predictions", "targets"))
     return cm.compute().miou
 
 

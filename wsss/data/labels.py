@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from wsss._validation import check_int, check_path
+from wsss._validation import MAX_COUNT, check_int, check_path
 from wsss.data.images import IGNORE_INDEX, CorruptFileError, check_stem
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES
 
@@ -273,7 +273,7 @@ def load_cls_labels(path: PathLike, num_classes: int = NUM_CLASSES) -> dict[str,
     (['2007_000032'], [1.0, 0.0, 0.0])
     """
     path = check_path("path", path)
-    num_classes = check_int("num_classes", num_classes, minimum=1)
+    num_classes = check_int("num_classes", num_classes, minimum=1, maximum=MAX_COUNT)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: cls_labels file not found")
     stored = _read_npy_object(path)

@@ -141,7 +141,7 @@ def create_backbone(name: str, layout: str = "seenet", **kwargs: Any) -> nn.Modu
     """
     if not isinstance(name, str) or name not in _BACKBONES:
         valid = ", ".join(list_backbones())
-        raise ValueError(f"backbone: unknown backbone {name!r}; valid: {valid}")
+        raise ValueError(f"name: unknown backbone {name!r}; valid: {valid}")
     check_choice("layout", layout, VGG_LAYOUTS)
     return _BACKBONES[name](layout, **kwargs)
 
@@ -192,6 +192,9 @@ def create_model(
             raise ValueError("backbone_kwargs: only used with a backbone name, not a module")
         module = backbone
     elif isinstance(backbone, str):
+        if backbone not in _BACKBONES:
+            valid = ", ".join(list_backbones())
+            raise ValueError(f"backbone: unknown backbone {backbone!r}; valid: {valid}")
         module = create_backbone(backbone, spec.layout, **(backbone_kwargs or {}))
     else:
         raise TypeError(f"backbone: expected a name or an nn.Module, got {type(backbone).__name__}")

@@ -84,7 +84,8 @@ class SeeNet(nn.Module):
 
     def _check_images(self, images: Tensor) -> None:
         channels, min_size = backbone_input(self.backbone)
-        check_images("images", images, self, channels=channels, min_size=min_size)
+        # the head refuses non-finite features (its ternary mask needs finite maps): say so here
+        check_images("images", images, self, channels=channels, min_size=min_size, finite=True)
 
     def classifiers(self) -> list[nn.Conv2d]:
         """The final 1x1 convolution of each distinct branch (S_C's is S_B's when shared)."""

@@ -19,7 +19,14 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import MAX_CHANNELS, check_bool, check_choice, check_images, check_real
+from .._validation import (
+    MAX_CHANNELS,
+    check_bool,
+    check_choice,
+    check_images,
+    check_int,
+    check_real,
+)
 
 __all__ = ["VGG16", "VGG16_CHANNELS", "VGG16_NARROW_WIDTH", "VGG_LAYOUTS", "scale_channels"]
 
@@ -48,6 +55,7 @@ def scale_channels(channels: int, width: float) -> int:
     >>> scale_channels(512, 0.125), scale_channels(3, 0.1)
     (64, 1)
     """
+    channels = check_int("channels", channels, minimum=1, maximum=MAX_CHANNELS)
     width = check_real("width", width, minimum=0.0, exclusive_minimum=True)
     out = max(1, round(channels * width))
     if out > MAX_CHANNELS:
@@ -188,6 +196,15 @@ class VGG16(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         """Features ``(N, K, h, w)`` of images ``x`` ``(N, 3, H, W)``; ReLU after every conv."""
         check_images("x", x, self, channels=self.in_channels, min_size=self.min_input_size)
+        if self.batch_norm and self.training:
+            side = self.min_input_size
+            cells = x.shape[0] * (x.shape[2] // side) * (x.shape[3] // side)
+            if cells < 2:
+                raise ValueError(
+                    f"x: batch norm in training needs more than one value per channel; "
+                    f"{tuple(x.shape)} leaves one after the pools (use a bigger batch or image, "
+                    "or eval())"
+                )
         activate_after = nn.BatchNorm2d if self.batch_norm else nn.Conv2d
         for module in self.children():
             x = module(x)
