@@ -569,7 +569,10 @@ def bad_values(valid: object) -> list[tuple[str, object]]:
                 ("short", valid[:1] if len(valid) > 1 else (*valid, *valid)),
                 ("negative element", (-1, *valid[1:]))]
     elif isinstance(valid, Path):
-        out += [("missing file", ROOT / "missing" / valid.name), ("folder", ROOT),
+        # no bare relative name: a writer given "x" would write into the working directory
+        out = [(label, value) for label, value in out if label != "str"]
+        out += [("text path", str(ROOT / "missing" / "x")),
+                ("missing file", ROOT / "missing" / valid.name), ("folder", ROOT),
                 ("empty name", ""), ("bytes path", bytes(valid))]
     elif isinstance(valid, nn.Module):
         out += [("other module", nn.Identity()), ("module class", type(valid))]
