@@ -69,6 +69,7 @@ from typing import overload
 import numpy as np
 from scipy import ndimage
 
+from .._validation import check_int, check_real
 from .sample import NUM_CLASSES, VOC_CLASSES, Sample
 
 __all__ = [
@@ -95,19 +96,11 @@ _PIXEL_NOISE = 0.015  # std of the final per-pixel image noise, in [0, 1] units
 
 
 def _check_int(name: str, value: object, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < minimum:
-        raise ValueError(f"{name}: must be >= {minimum}, got {value}")
-    return int(value)
+    return check_int(name, value, minimum=minimum)
 
 
 def _check_real(name: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name}: expected a float, got {type(value).__name__}")
-    if not math.isfinite(value):
-        raise ValueError(f"{name}: must be finite, got {value}")
-    return float(value)
+    return check_real(name, value)
 
 
 def _check_range(name: str, value: object, *, integer: bool = False) -> tuple[float, float]:
