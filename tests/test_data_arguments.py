@@ -88,7 +88,7 @@ def test_to_tensor_copies_a_reversed_view():
         (lambda: to_tensor(sample().image, None), TypeError, "normalizer"),
         (lambda: labels_from_mask(np.array([[255, 5]], np.uint8), 256), ValueError,
          "num_classes"),
-        (lambda: labels_from_mask(np.zeros((1, 2, 2), np.uint8)), ValueError, "label"),
+        (lambda: labels_from_mask(np.zeros((1, 2, 2), np.uint8), 20), ValueError, "label"),
         (lambda: read_saliency("s.png", expected_size=4), TypeError, "expected_size"),
         (lambda: read_image_list(None), TypeError, "path"),
     ],

@@ -334,13 +334,13 @@ def test_create_model_unknown_names():
 def _networks():
     from wsss.models import (
         VGG16,
-        Bottleneck,
         CAMClassifier,
         DeepLabLargeFOV,
         FrozenBatchNorm2d,
         SeeNet,
         resnet_tiny,
     )
+    from wsss.models.resnet import Bottleneck
 
     vgg = VGG16(width=0.125)
     return {
@@ -409,7 +409,7 @@ def test_narrow_vgg_names_the_smallest_input():
         (lambda m: m.create_model([]), ValueError, "name"),
         (lambda m: m.create_backbone(["vgg16"]), ValueError, "name"),
         (lambda m: m.create_model("seenet", backbone="nope"), ValueError, "backbone"),
-        (lambda m: m.scale_channels(None, 0.5), TypeError, "channels"),
+        (lambda m: m.vgg.scale_channels(None, 0.5), TypeError, "channels"),
         (lambda m: m.DeepLabLargeFOV(m.VGG16("largefov", width=0.125), head_channels=2**40),
          ValueError, "head_channels"),
         (lambda m: m.SeeNet(None, 2), TypeError, "backbone"),

@@ -71,6 +71,9 @@ _MAX_LATTICE_EXTENT = 2**20
 class CRFParams:
     """Kernel parameters of the dense CRF (see the module docstring for the energy).
 
+    The widths must be at least ``MIN_KERNEL_WIDTH`` (0.1): narrower kernels couple no pixels
+    and crash the solver's process. The weights lie in ``[0, MAX_COMPAT]`` (1e6).
+
     Attributes
     ----------
     gaussian_sxy
@@ -88,8 +91,6 @@ class CRFParams:
     min_probability
         Floor applied before the unary ``-log(P)``, so that a zero probability stays finite.
 
-    The widths must be at least ``MIN_KERNEL_WIDTH`` (0.1): narrower kernels couple no pixels
-    and crash the solver's process. The weights lie in ``[0, MAX_COMPAT]`` (1e6).
 
     Examples
     --------

@@ -35,11 +35,10 @@ from ._validation import (
     check_probability,
     check_real,
 )
+from .data.sample import IGNORE_INDEX
 
 __all__ = ["FUSION_PRESETS", "IGNORE_INDEX", "FusionRule", "fuse_saliency", "harmonic_mean"]
 
-#: Label value of pixels excluded from training and evaluation.
-IGNORE_INDEX: int = 255
 
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 

@@ -44,10 +44,9 @@ from wsss.data.transforms import (
     RandomScale,
     Resize,
     Transform,
-    to_image,
     to_tensor,
 )
-from wsss.data.voc import SPLITS, VOCSegmentation, read_image_list, read_sbd_mask
+from wsss.data.voc import SPLITS, VOCSegmentation, read_image_list
 
 __all__ = [
     "CAFFE",
@@ -93,13 +92,11 @@ __all__ = [
     "read_label",
     "read_labels_file",
     "read_saliency",
-    "read_sbd_mask",
     "render_coco_mask",
     "render_preview",
     "rgb_to_label",
     "split_by_labels",
     "stack_collate",
-    "to_image",
     "to_tensor",
     "voc_palette",
     "write_label",

@@ -17,25 +17,19 @@ from PIL import Image
 
 from wsss._validation import check_bool, check_int, check_path
 from wsss.data.palette import rgb_to_label, voc_palette
-from wsss.data.sample import NUM_CLASSES
+from wsss.data.sample import IGNORE_INDEX, NUM_CLASSES
 from wsss.io import atomic_write
 
 __all__ = [
     "IGNORE_INDEX",
     "CorruptFileError",
-    "check_label_values",
-    "check_stem",
-    "open_image",
     "read_image",
     "read_label",
-    "stem_path",
     "write_label",
 ]
 
 PathLike = str | os.PathLike
 
-#: Label value for "ignore" (object boundaries and unlabelled pixels).
-IGNORE_INDEX = 255
 
 
 class CorruptFileError(ValueError):

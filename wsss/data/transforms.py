@@ -48,8 +48,6 @@ __all__ = [
     "RandomScale",
     "Resize",
     "Transform",
-    "resize_sample",
-    "to_image",
     "to_tensor",
 ]
 

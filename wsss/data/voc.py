@@ -45,15 +45,9 @@ from wsss.data.saliency import SaliencyFolder
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES, Sample
 
 __all__ = [
-    "CLASS_SOURCES",
-    "LABEL_SOURCES",
     "SPLITS",
     "VOCSegmentation",
-    "find_sbd_root",
-    "find_voc_root",
     "read_image_list",
-    "read_sbd_mask",
-    "voc_split_names",
 ]
 
 PathLike = str | os.PathLike

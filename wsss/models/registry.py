@@ -16,7 +16,6 @@ from typing import Any
 from torch import nn
 
 from .._validation import check_choice
-from ..data.sample import NUM_CLASSES
 from .acol import ACoL
 from .classifier import CAMClassifier
 from .deeplab import DeepLabLargeFOV
@@ -25,6 +24,9 @@ from .seenet import SeeNet
 from .vgg import VGG16, VGG16_NARROW_WIDTH, VGG_LAYOUTS, scale_channels
 
 __all__ = ["create_backbone", "create_model", "list_backbones", "list_models"]
+
+#: The default class count of the classifiers: PASCAL VOC's 20 foreground classes.
+_VOC_CLASSES = 20
 
 
 def _vgg16(layout: str, **kwargs: Any) -> nn.Module:
@@ -85,11 +87,11 @@ class _ModelSpec:
 
 
 _MODELS: dict[str, _ModelSpec] = {
-    "seenet": _ModelSpec(SeeNet, "seenet", NUM_CLASSES, "hidden_channels", 512),
-    "cam_classifier": _ModelSpec(CAMClassifier, "seenet", NUM_CLASSES, "hidden_channels", 512),
-    "acol": _ModelSpec(ACoL, "seenet", NUM_CLASSES, "hidden_channels", 512),
+    "seenet": _ModelSpec(SeeNet, "seenet", _VOC_CLASSES, "hidden_channels", 512),
+    "cam_classifier": _ModelSpec(CAMClassifier, "seenet", _VOC_CLASSES, "hidden_channels", 512),
+    "acol": _ModelSpec(ACoL, "seenet", _VOC_CLASSES, "hidden_channels", 512),
     "deeplab_largefov": _ModelSpec(
-        DeepLabLargeFOV, "largefov", NUM_CLASSES + 1, "head_channels", 1024
+        DeepLabLargeFOV, "largefov", _VOC_CLASSES + 1, "head_channels", 1024
     ),
 }
 
