@@ -491,3 +491,58 @@ def test_proxy_labels_replace_only_the_pixel_labels(tmp_path):
     (tmp_path / f"{base.names[1]}.png").unlink()
     with pytest.raises(FileNotFoundError, match=base.names[1]):
         relabelled[1]
+
+
+# ------------------------------------------------------------------------------ regression
+
+
+def _digest(sample: Sample) -> str:
+    """First 16 hex digits of the SHA-256 of the image, label and saliency bytes, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (sample.image, sample.label, sample.saliency):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+# Computed with the generator as it was before presets and variants existed: the default
+# generator must keep drawing exactly these images, labels and saliency maps.
+PINNED_DIGESTS = [
+    ({}, 6, {0: "876022cf89773787", 3: "0c199d34b3f74db6", 5: "9f919480bb7cefb3"}),
+    (
+        {"image_size": 64, "split": "val", "seed": 11},
+        4,
+        {0: "4df342c1b8a1e241", 3: "46603677c897dc33"},
+    ),
+    (
+        {
+            "object_scale": (0.45, 0.8),
+            "objects_per_image": (1, 1),
+            "clutter": 0.5,
+            "part_prob": 0.5,
+            "saliency": SaliencyQuality.poor(),
+        },
+        3,
+        {0: "583360c1a07317bb", 2: "9a52ef10905410bc"},
+    ),
+    (
+        {"active_classes": ("bus", "sheep", 3), "body_signal": 0.3, "boundary_width": 2},
+        3,
+        {1: "c8c87e2b3f9adad8"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "count", "digests"), PINNED_DIGESTS)
+def test_default_generator_draws_the_pinned_samples(
+    kwargs: dict, count: int, digests: dict[int, str]
+) -> None:
+    data = SyntheticVOC(count, **kwargs)
+    assert {i: _digest(data[i]) for i in digests} == digests
+
+
+def test_default_generator_pinned_objects() -> None:
+    objects = SyntheticVOC(6).scene(0).objects
+    pinned = [(7, 1936, 141), (11, 509, 55)]
+    assert [(o.class_index, o.area, o.part_area) for o in objects] == pinned
