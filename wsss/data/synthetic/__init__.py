@@ -107,10 +107,10 @@ __all__ = [
     "synthetic_dataset",
 ]
 
-# The public classes and functions are known by this package's name (``describe_dataset``
-# records ``wsss.data.synthetic.SyntheticVOC``, pickles and docs name them here), wherever
-# their code lives.
-for _public in (SaliencyQuality, SyntheticObject, SyntheticPreset, SyntheticScene, SyntheticVOC,
-                render_preview, synthetic_dataset):
+# The dataset, its records and functions are known by this package's name (``describe_dataset``
+# records ``wsss.data.synthetic.SyntheticVOC``, as before the package was split), wherever their
+# code lives. The scene records keep their module: their ``np.ndarray`` fields resolve there.
+for _public in (SaliencyQuality, SyntheticPreset, SyntheticVOC, render_preview,
+                synthetic_dataset):
     _public.__module__ = __name__
 del _public
