@@ -442,6 +442,28 @@ def test_invariants_hold_for_any_seed(seed: int, index: int, size: int, split: s
     assert sample.saliency.min() >= 0 and sample.saliency.max() <= 1
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(sorted(SYNTHETIC_PRESETS)),
+    seed=st.integers(0, 2**31),
+    index=st.integers(0, 10**6),
+    size=st.sampled_from([96, 112]),
+)
+def test_invariants_hold_for_any_preset(name: str, seed: int, index: int, size: int) -> None:
+    data = synthetic_dataset(name, index + 1, image_size=size, seed=seed, split="val")
+    scene = data.scene(index)
+    sample = scene.sample
+    assert 1 <= len(scene.objects) <= data.objects_per_image[1]
+    assert ((scene.parts > 0) <= (scene.instances > 0)).all()
+    for k, obj in enumerate(scene.objects):
+        assert (scene.instances[scene.parts == k + 1] == k + 1).all()
+        length = obj.length / size
+        assert data.object_scale[0] - 1e-6 <= length <= data.object_scale[1] + 1e-6
+    named = set(np.flatnonzero(sample.classes).tolist())
+    assert named == {int(v) - 1 for v in np.unique(sample.label)} - {-1, 254}
+    assert named <= set(data.active_classes) and sample.classes.shape == (data.num_classes,)
+
+
 # ------------------------------------------------------------------------------ preview
 
 
