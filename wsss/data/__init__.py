@@ -33,7 +33,13 @@ from wsss.data.relabel import WithLabels
 from wsss.data.saliency import SaliencyFolder, read_saliency
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES, Sample
 from wsss.data.subset import DatasetSubset, image_labels, split_by_labels
-from wsss.data.synthetic import SaliencyQuality, SyntheticVOC, render_preview
+from wsss.data.synthetic import (
+    SYNTHETIC_PRESETS,
+    SaliencyQuality,
+    SyntheticVOC,
+    render_preview,
+    synthetic_dataset,
+)
 from wsss.data.transforms import (
     CAFFE,
     TORCHVISION,
@@ -54,6 +60,7 @@ __all__ = [
     "IGNORE_INDEX",
     "NUM_CLASSES",
     "SPLITS",
+    "SYNTHETIC_PRESETS",
     "TORCHVISION",
     "VOC_CLASSES",
     "AugmentedDataset",
@@ -97,6 +104,7 @@ __all__ = [
     "rgb_to_label",
     "split_by_labels",
     "stack_collate",
+    "synthetic_dataset",
     "to_tensor",
     "voc_palette",
     "write_label",
