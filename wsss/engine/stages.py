@@ -51,7 +51,7 @@ from .labelling import (
     load_attention,
 )
 from .rundir import RunDir
-from .steps import classifier_step, seenet_step, segmentation_step
+from .steps import acol_step, classifier_step, seenet_step, segmentation_step
 from .trainer import TrainConfig, TrainResult, train
 
 __all__ = [
@@ -66,7 +66,7 @@ __all__ = [
     "train_transform",
 ]
 
-_STEPS = {"seenet": seenet_step, "cam_classifier": classifier_step,
+_STEPS = {"seenet": seenet_step, "cam_classifier": classifier_step, "acol": acol_step,
           "deeplab_largefov": segmentation_step}
 
 
