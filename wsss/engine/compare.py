@@ -218,26 +218,31 @@ class _Harness:
         self.val_set = _load(config.data, "val") if config.deeplab else None
         self.weights, self.weights_format = config.weights, config.weights_format
 
-    def pretrain(self) -> ModelConfig | None:
-        """Pretrain the shared backbone as :func:`~wsss.engine.run_pipeline` does."""
-        config, recipe = self.config, self.recipe
-        if not config.pipeline().pretrains():
+    def pretrain_config(self) -> ModelConfig | None:
+        """The classifier whose backbone every method starts from, as
+        :func:`~wsss.engine.run_pipeline` pretrains it; ``None`` with given weights."""
+        if not self.config.pipeline().pretrains():
             return None
-        assert recipe.pretrain is not None and recipe.pretrain_train is not None
-        model = recipe.pretrain.model("cam_classifier")
-        if config.backbone is not None:
-            model = dataclasses.replace(model, backbone=config.backbone)
+        assert self.recipe.pretrain is not None
+        model = self.recipe.pretrain.model("cam_classifier")
+        if self.config.backbone is not None:
+            model = dataclasses.replace(model, backbone=self.config.backbone)
+        return model
+
+    def pretrain(self, model: ModelConfig) -> None:
+        """Train ``model`` once per run directory; every method then starts from its backbone."""
+        recipe = self.recipe
+        assert recipe.pretrain_train is not None
         path = self.root / "pretrain" / "backbone.pt"
         if not path.exists():
             part_prob = recipe.pretrain_part_prob
-            data = (config.data if part_prob is None
-                    else dataclasses.replace(config.data, synthetic_part_prob=part_prob))
+            data = (self.config.data if part_prob is None
+                    else dataclasses.replace(self.config.data, synthetic_part_prob=part_prob))
             self.log("[compare] pretrain backbone ...")
             pretrain_backbone(model, load_dataset(data, "train"), recipe.pretrain_train,
                               RunDir(path.parent), crop=recipe.crop, ctx=self.ctx,
                               resume=self.resume, progress=self.progress)
         self.weights, self.weights_format = str(path), "backbone"
-        return model
 
     def model_config(self, method: Method) -> ModelConfig:
         base = self.recipe.classifier.model(method.model, weights=self.weights,
@@ -409,12 +414,14 @@ def compare_methods(
         _check_resume(root, {"compare": config, "recipe": config.resolved_recipe()})
     harness = _Harness(config, root, resume, ctx, progress, log)
     source = getattr(harness.train_set, "dataset", harness.train_set)
-    pretrain = harness.pretrain()
+    pretrain = harness.pretrain_config()
     record = {"compare": config, "recipe": harness.recipe, "dataset": describe_dataset(source),
               "pretrain": pretrain, "methods": {k: METHODS[k] for k in config.methods}}
     run = RunDir(root)
     if ctx.is_main:
         run.write_config(record)
+    if pretrain is not None:
+        harness.pretrain(pretrain)
     runs = tuple(harness.run_method(name, seed) for seed in config.seeds
                  for name in config.methods)
     labels = {name: METHODS[name].label for name in config.methods}
