@@ -49,13 +49,13 @@ from torch import nn
 from ..data.erasing import DEFAULT_THRESHOLD, ErasedImages
 from ..data.protocol import describe_dataset
 from ..data.sample import Sample
-from .build import InMemory, class_names, load_dataset, load_trained
+from .build import InMemory, class_names, load_trained
 from .compare_results import CompareResult, MethodRun, summarise
 from .config import DataConfig, ModelConfig, Recipe, with_changes
 from .distributed import DistContext
 from .labelling import load_attention, save_attention
 from .leak import attention_leak
-from .pipeline import PipelineConfig
+from .pipeline import PipelineConfig, _load, _pretrain, _pretrain_model
 from .rundir import RunDir, to_jsonable
 from .stages import (
     attention_quality,
@@ -63,7 +63,6 @@ from .stages import (
     label_quality,
     make_attention,
     make_pseudo_labels,
-    pretrain_backbone,
     train_model,
 )
 from .trainer import TrainConfig
@@ -200,11 +199,6 @@ def _check_resume(root: Path, record: Mapping[str, Any]) -> None:
                          " resume with the same ones or choose another run_dir")
 
 
-def _load(data: DataConfig, split: str) -> Sequence[Sample]:
-    dataset = load_dataset(data, split)
-    return InMemory(dataset) if data.synthetic else dataset
-
-
 class _Harness:
     """The state one :func:`compare_methods` call shares between its stages."""
 
@@ -221,27 +215,15 @@ class _Harness:
     def pretrain_config(self) -> ModelConfig | None:
         """The classifier whose backbone every method starts from, as
         :func:`~wsss.engine.run_pipeline` pretrains it; ``None`` with given weights."""
-        if not self.config.pipeline().pretrains():
-            return None
-        assert self.recipe.pretrain is not None
-        model = self.recipe.pretrain.model("cam_classifier")
-        if self.config.backbone is not None:
-            model = dataclasses.replace(model, backbone=self.config.backbone)
-        return model
+        return _pretrain_model(self.config.pipeline(), self.recipe)
 
     def pretrain(self, model: ModelConfig) -> None:
         """Train ``model`` once per run directory; every method then starts from its backbone."""
-        recipe = self.recipe
-        assert recipe.pretrain_train is not None
         path = self.root / "pretrain" / "backbone.pt"
         if not path.exists():
-            part_prob = recipe.pretrain_part_prob
-            data = (self.config.data if part_prob is None
-                    else dataclasses.replace(self.config.data, synthetic_part_prob=part_prob))
             self.log("[compare] pretrain backbone ...")
-            pretrain_backbone(model, load_dataset(data, "train"), recipe.pretrain_train,
-                              RunDir(path.parent), crop=recipe.crop, ctx=self.ctx,
-                              resume=self.resume, progress=self.progress)
+            _pretrain(model, self.config.data, self.recipe, self.root, ctx=self.ctx,
+                      resume=self.resume, progress=self.progress)
         self.weights, self.weights_format = str(path), "backbone"
 
     def model_config(self, method: Method) -> ModelConfig:
