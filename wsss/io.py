@@ -5,7 +5,7 @@ temporary file in the destination folder and moved into place with :func:`os.rep
 (or a rerun after a crash) sees either the old file, or the whole new one, never a partial file.
 A write the disk refuses (full disk, quota) removes the temporary file and raises an
 :class:`OSError` whose ``filename`` is the destination. The file gets the permissions of the
-process's umask (``0644`` under the usual ``022``), as :func:`open` would give it.
+process's umask (``0644`` under the usual ``022``), as ``open()`` would give it.
 
 Checkpoints are loaded with ``torch.load(..., weights_only=True)``, which refuses pickles that
 would execute code. :func:`save_checkpoint` stores the SHA-256 of the serialized bytes inside the

@@ -216,7 +216,7 @@ class RunLock:
     """Exclusive use of a run directory by one live process, through ``<dir>/run.lock``.
 
     Entering writes the holder's pid, host, start time and command line to ``run.lock`` and
-    holds an exclusive :func:`fcntl.flock` on it; leaving (also on an error) releases it and
+    holds an exclusive ``fcntl.flock`` on it; leaving (also on an error) releases it and
     deletes the file. A second process that enters while the holder lives is refused at once
     with :class:`RunLockedError`. The kernel drops the lock of a process that dies, however it
     dies (a forked child, such as a data-loader worker, closes its copy at once, so it cannot
