@@ -145,7 +145,8 @@ class AttentionWriter(Writer):
         fused = _random((21, size, size), version)
         classes = np.zeros(21, np.float32)
         classes[[0, 1, 15]] = 1
-        save_attention(self.target(folder), fused, {"a": fused[::-1].copy()}, classes)
+        save_attention(self.target(folder), fused, {"a": fused[::-1].copy()}, classes,
+                       tuple(f"class {k}" for k in range(len(classes))))
 
     def state(self, folder: Path) -> Any:
         stored = load_attention(self.target(folder))

@@ -230,3 +230,21 @@ def test_training_refuses_a_run_directory_that_a_live_training_holds(tmp_path):
     finally:
         child.process.kill()
         child.wait()
+
+
+def test_the_main_job_refuses_a_run_directory_that_another_process_holds(tmp_path):
+    """run_pipeline takes the run directory's lock before it writes anything: a live holder
+    makes it fail at once, and the holder's files stay untouched."""
+    from wsss.engine import DataConfig, PipelineConfig, run_pipeline
+
+    run = tmp_path / "run"
+    holder = Holder(run)
+    try:
+        config = PipelineConfig(data=DataConfig(synthetic_train=4, synthetic_val=2,
+                                                image_size=48))
+        with pytest.raises(RunLockedError, match=rf"run directory {run} is in use by pid "
+                           rf"{holder.process.pid}"):
+            run_pipeline(config, run, resume=True, progress=False, log=lambda message: None)
+        assert sorted(p.name for p in run.iterdir()) == ["run.lock"]  # no config.json written
+    finally:
+        holder.finish()

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -353,6 +353,24 @@ def run_pipeline(
         raise ValueError(f"run_dir: {root} exists and is not empty; resume the run there "
                          "or choose another folder")
     run = RunDir(root)
+    if ctx.is_main:
+        run.path.mkdir(parents=True, exist_ok=True)
+    # one run per directory: a second process on a live run is refused (rank 0 holds the lock)
+    with run.lock() if ctx.is_main else nullcontext():
+        return _run(config, run, resume=resume, ctx=ctx, progress=progress, log=log)
+
+
+def _run(
+    config: PipelineConfig,
+    run: RunDir,
+    *,
+    resume: bool,
+    ctx: DistContext,
+    progress: bool,
+    log: Callable[[str], None],
+) -> PipelineResult:
+    """The stages of :func:`run_pipeline`, in order, under the run directory's lock."""
+    root = run.path
     data = config.data
     recipe = config.resolved_recipe()
     train_set, val_set = _load(data, "train"), _load(data, "val")
