@@ -1,7 +1,8 @@
 """Run every benchmark in sequence and print their ``RESULT`` lines at the end.
 
 Each script runs in its own process with the given ``--threads`` (default 1); everything
-else is each script's default. About 5 minutes at one thread on an idle 2-core machine.
+else is each script's default. About 6 minutes at one thread on an idle 2-core machine
+(``bench_gpu.py`` runs only where CUDA is available).
 
     python benchmarks/run_all.py
     python benchmarks/run_all.py --threads 2 --only seenet_step flops
@@ -18,7 +19,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 #: In the order of the rows of the docs page (row 7, the whole pipeline, is timed by hand).
-SCRIPTS = ("seenet_step", "flops", "cam", "miou", "fusion", "crf", "memory")
+SCRIPTS = ("seenet_step", "flops", "cam", "miou", "fusion", "crf", "memory", "loader", "gpu")
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.utils.data import DistributedSampler
 
 from wsss.data.loader import AugmentedDataset
 from wsss.data.synthetic import SyntheticVOC
@@ -19,7 +20,7 @@ from wsss.engine.distributed import DistContext
 from wsss.engine.optim import LRMultipliers
 from wsss.engine.rundir import RunDir
 from wsss.engine.steps import classifier_step, seenet_step
-from wsss.engine.trainer import TrainConfig, train
+from wsss.engine.trainer import TrainConfig, _batches, train
 from wsss.models import create_model
 
 
@@ -61,6 +62,49 @@ def test_resume_is_bit_identical(tmp_path, name, dropout):
     losses = [m["loss"] for m in RunDir(tmp_path / "b").read_metrics()]
     assert losses == [m["loss"] for m in RunDir(tmp_path / "a").read_metrics()]
     assert (tmp_path / "b" / "model.pt").exists()
+
+
+def test_dataloader_workers_do_not_change_the_result(tmp_path):
+    # 12 images, batch 4: 8 steps span three epochs, so the epoch reaches every worker.
+    config = TrainConfig(**{**CONFIG.__dict__, "iterations": 8})
+    trained = {}
+    for workers in (0, 2):
+        m = model("seenet", dropout=0.5)
+        cfg = TrainConfig(**{**config.__dict__, "num_workers": workers})
+        run = RunDir(tmp_path / f"w{workers}")
+        train(m, dataset(), seenet_step, cfg, run, progress=False)
+        trained[workers] = (weights(m), [r["loss"] for r in run.read_metrics()])
+    assert len(trained[0][1]) == 8
+    assert trained[2][1] == trained[0][1]
+    for key, value in trained[0][0].items():
+        assert torch.equal(value, trained[2][0][key]), key
+
+
+@pytest.mark.parametrize(("workers", "start"), [(0, 0), (2, 0), (2, 4)])
+def test_batches_follow_the_sampler_and_the_epoch(workers, start):
+    # Reference: epoch e's DistributedSampler order, the images augmented for epoch e.
+    micro, steps_per_epoch = 4, 3
+    expected = []
+    reference = dataset()
+    for epoch in range(3):
+        sampler = DistributedSampler(reference, num_replicas=1, rank=0, seed=CONFIG.seed,
+                                     drop_last=True)
+        sampler.set_epoch(epoch)
+        reference.set_epoch(epoch)
+        order = list(sampler)
+        for step in range(steps_per_epoch):
+            items = [reference[i] for i in order[step * micro : (step + 1) * micro]]
+            expected.append(torch.stack([item["image"] for item in items]))
+    config = TrainConfig(**{**CONFIG.__dict__, "num_workers": workers})
+    batches = _batches(dataset(), config, DistContext(), micro, start)
+    for step in range(start, len(expected)):
+        assert torch.equal(next(batches)["image"], expected[step]), step
+
+
+def test_num_workers_default_and_errors():
+    assert TrainConfig(iterations=1).num_workers is None  # automatic: 0 on CPU
+    with pytest.raises(ValueError, match="num_workers"):
+        TrainConfig(iterations=1, num_workers=-1)
 
 
 def test_gradient_accumulation_matches_the_full_batch(tmp_path):

@@ -435,9 +435,9 @@ class CAMExtractor:
                     )
         keep = present[:, wanted, None, None].float()
         branches = {}
-        for name, maps in accumulated.items():
-            full = maps.new_zeros((n, present.shape[1], height, width))
-            full[:, wanted] = _normalize(maps, self.normalization, self.eps) * keep
+        for name, branch_maps in accumulated.items():
+            full = branch_maps.new_zeros((n, present.shape[1], height, width))
+            full[:, wanted] = _normalize(branch_maps, self.normalization, self.eps) * keep
             branches[name] = full
         fused = torch.stack(list(branches.values())).amax(dim=0)
         return AttentionMaps(fused=fused, branches=branches)

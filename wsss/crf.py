@@ -45,7 +45,8 @@ __all__ = [
 _INSTALL_HINT = (
     "dense CRF needs the 'pydensecrf' module: pip install \"wsss[crf]\" (or pip install "
     "pydensecrf2). The original 'pydensecrf' package on PyPI does not build on current Python "
-    "and Cython; pydensecrf2 is its maintained, pre-built fork (same API)."
+    "and Cython; pydensecrf2 is its maintained fork (same API), a source archive that pip "
+    "compiles, so it needs a C++ compiler and the Python headers."
 )
 
 #: Largest allowed deviation of ``probs.sum(axis=0)`` from 1.

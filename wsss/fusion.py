@@ -21,7 +21,7 @@ import enum
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 import torch
@@ -226,7 +226,9 @@ def _fuse_one(
             torch.maximum(best, score, out=best)
     ignore = torch.zeros_like(sal)
     if rule.conflict_threshold is not None and len(class_ids) > 1:
-        confident = sum(_is(torch.gt, att[j], rule.conflict_threshold) for j in range(len(att)))
+        confident = cast(
+            Tensor, sum(_is(torch.gt, att[j], rule.conflict_threshold) for j in range(len(att)))
+        )
         ignore = _is(torch.ge, confident, 2.0)
     background = _is(torch.eq, label, 0.0)
     if rule.background_threshold is not None:
@@ -315,7 +317,7 @@ def fuse_saliency(
     """
     if method not in FUSION_PRESETS:
         raise ValueError(f"method: expected one of {sorted(FUSION_PRESETS)}, got {method!r}")
-    overrides = {
+    overrides: dict[str, Any] = {
         "conflict_threshold": conflict_threshold,
         "background_threshold": background_threshold,
         "min_foreground": min_foreground,
@@ -326,7 +328,9 @@ def fuse_saliency(
         FUSION_PRESETS[method], **{k: v for k, v in overrides.items() if v is not PRESET}
     )
     as_numpy = isinstance(attention, np.ndarray)
-    att = check_float_tensor("attention", as_tensor("attention", attention), (3, 4), finite=False)
+    att: Tensor = check_float_tensor(
+        "attention", as_tensor("attention", attention), (3, 4), finite=False
+    )
     sal = check_float_tensor("saliency", as_tensor("saliency", saliency), (2, 3), finite=False)
     single = att.ndim == 3
     if sal.ndim != att.ndim - 1:
@@ -356,4 +360,4 @@ def fuse_saliency(
         out[n] = _fuse_one(image_att, sal[n], class_ids, rule, eps)
     if single:
         out = out[0]
-    return out.cpu().numpy() if as_numpy else out
+    return cast(ArrayT, out.cpu().numpy() if as_numpy else out)

@@ -81,7 +81,7 @@ def labels_from_xml(path: PathLike, class_names: Sequence[str] = VOC_CLASSES) ->
         name_element = obj.find("name")  # direct child only: skips <part><name>
         if name_element is None or not (name_element.text or "").strip():
             raise CorruptFileError(f"{path}: an <object> has no <name>")
-        name = name_element.text.strip()
+        name = (name_element.text or "").strip()
         if name not in index:
             raise ValueError(f"{path}: unknown class name {name!r} (expected one of {list(index)})")
         labels[index[name]] = 1.0

@@ -113,6 +113,8 @@ def _check_real(name: str, value: object) -> float:
 def _check_range(name: str, value: object, *, integer: bool = False) -> tuple[float, float]:
     if not isinstance(value, (tuple, list)) or len(value) != 2:
         raise TypeError(f"{name}: expected a (low, high) pair, got {value!r}")
+    low: float
+    high: float
     if integer:
         low, high = (_check_int(name, v, minimum=0) for v in value)
     else:
@@ -137,7 +139,7 @@ def _check_classes(active_classes: object) -> tuple[int, ...]:
                 raise ValueError(f"active_classes: unknown class name {entry!r}")
             indices.append(VOC_CLASSES.index(entry))
         elif isinstance(entry, numbers.Integral) and not isinstance(entry, bool):
-            if not 0 <= entry < NUM_CLASSES:
+            if not 0 <= int(entry) < NUM_CLASSES:
                 raise ValueError(
                     f"active_classes: class index {entry} is outside [0, {NUM_CLASSES})"
                 )
@@ -573,7 +575,7 @@ class SyntheticVOC(Sequence[Sample]):
         canvas.rgb[:] = start + (end - start) * (ramp / max(float(ramp.max()), 1e-6))[..., None]
         canvas.rgb *= (1 + 0.12 * canvas.coarse_noise)[..., None]
 
-        distractors = []
+        distractors: list[np.ndarray] = []
         for _ in range(int(rng.poisson(_CLUTTER_PER_LEVEL * self.clutter))):
             kind = rng.random()
             if kind < _DISTRACTOR_SHARE:  # a body-like blob: same colours and shading as bodies

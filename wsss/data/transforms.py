@@ -21,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 import torch
@@ -171,7 +172,7 @@ class RandomHorizontalFlip:
 
         return dataclasses.replace(
             sample,
-            image=flip(sample.image),
+            image=cast(np.ndarray, flip(sample.image)),
             label=flip(sample.label),
             saliency=flip(sample.saliency),
         )
@@ -238,7 +239,7 @@ class RandomCrop:
 
         return dataclasses.replace(
             sample,
-            image=pad_crop(sample.image, self.image_fill),
+            image=cast(np.ndarray, pad_crop(sample.image, self.image_fill)),
             label=pad_crop(sample.label, self.label_fill),
             saliency=pad_crop(sample.saliency, self.saliency_fill),
         )
@@ -312,7 +313,8 @@ class Normalizer:
         """The ``uint8`` RGB colour closest to a zero input (for padding)."""
         rgb = np.asarray(self.mean, dtype=np.float64) / self.scale
         rgb = rgb[::-1] if self.bgr else rgb
-        return tuple(int(v) for v in np.clip(np.round(rgb), 0, 255))
+        r, g, b = (int(v) for v in np.clip(np.round(rgb), 0, 255))
+        return r, g, b
 
 
 #: RGB / 255, minus the ImageNet mean, divided by the ImageNet std (torchvision weights).

@@ -33,13 +33,15 @@ from ..data.transforms import Normalizer, to_tensor
 from ..fusion import IGNORE_INDEX, fuse_saliency
 from ..io import atomic_write
 from ..metrics import ConfusionMatrix, SegmentationScores
+from ..threshold_labels import ThresholdRule, threshold_labels
 from .distributed import DistContext, shard
+from .refiners import Refiner, proxy_scores
 
 __all__ = [
+    "PROXY_ROUTES",
     "LabelQuality",
     "StageReport",
     "StoredAttention",
-    "crf_refiner",
     "evaluate_label_dir",
     "evaluate_segmentation",
     "generate_attention",
@@ -65,6 +67,9 @@ class StageReport:
         Names whose output already existed.
     failed
         ``(name, reason)`` for inputs skipped because they were bad (``skip_bad=True``).
+    no_class
+        Images that name no class: no attention is made for them, and their proxy label is
+        all background.
 
     Examples
     --------
@@ -76,6 +81,7 @@ class StageReport:
     written: tuple[str, ...] = ()
     skipped: tuple[str, ...] = ()
     failed: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    no_class: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -285,8 +291,9 @@ def generate_attention(
     """Write ``<out_dir>/<name>.npz`` attention maps for the image classes of every sample.
 
     Images of the same size are batched (up to ``batch_size``); ``extractor`` already batches
-    flips and scales. Each file holds the maps of the image's classes only (see the module
-    docstring); :func:`load_attention` expands them to ``float32`` ``(C, H, W)``.
+    flips and scales. Images that name no class get no file (listed in
+    :attr:`StageReport.no_class`). Each file holds the maps of the image's classes only (see
+    the module docstring); :func:`load_attention` expands them to ``float32`` ``(C, H, W)``.
 
     Parameters
     ----------
@@ -343,9 +350,20 @@ def generate_attention(
     skipped = tuple(names[i] for i in mine if i not in pending)
     written: list[str] = []
     failed: list[tuple[str, str]] = []
+    no_class: list[str] = []
+
+    def with_class(samples: Iterator[Sample]) -> Iterator[Sample]:
+        for sample in samples:
+            if np.any(sample.classes):
+                yield sample
+            else:
+                no_class.append(sample.name)
+                bar.update(1)
+
     bar = tqdm(total=len(todo), desc="attention", disable=not progress, leave=False)
-    for batch in _same_size_batches(_load_samples(dataset, todo, skip_bad, failed, names),
-                                    batch_size):
+    for batch in _same_size_batches(
+        with_class(_load_samples(dataset, todo, skip_bad, failed, names)), batch_size
+    ):
         images = torch.stack([to_tensor(s.image, normalizer) for s in batch])
         labels = torch.from_numpy(np.stack([s.classes for s in batch]))
         maps = extractor(images, labels)
@@ -358,7 +376,45 @@ def generate_attention(
             written.append(sample.name)
         bar.update(len(batch))
     bar.close()
-    return StageReport(tuple(written), skipped, tuple(failed))
+    return StageReport(tuple(written), skipped, tuple(failed), tuple(no_class))
+
+
+#: The routes from attention to proxy labels: fused with saliency, or thresholded.
+PROXY_ROUTES = ("saliency", "threshold")
+
+
+def _proxy_label(
+    sample: Sample,
+    attention: np.ndarray,
+    proxy: str,
+    method: str,
+    fusion_kwargs: dict | None,
+    rule: ThresholdRule | None,
+    refine: Refiner | None,
+) -> np.ndarray:
+    """One image's proxy label ``uint8`` ``(H, W)`` by ``proxy`` route (see
+    :func:`generate_pseudo_labels`)."""
+    present = np.flatnonzero(sample.classes)
+    if proxy == "threshold":
+        if refine is not None:
+            refined = refine(sample, proxy_scores(sample, attention, saliency=False))
+            attention = np.zeros_like(attention)
+            attention[present] = refined[1:]
+        return threshold_labels(np.clip(attention, 0, 1), sample.classes, rule)
+    if sample.saliency is None:
+        raise FileNotFoundError(f"{sample.name}: no saliency map for this image")
+    if attention.shape[1:] != sample.saliency.shape:
+        raise ValueError(f"{sample.name}: attention size {attention.shape[1:]} differs from "
+                         f"the saliency map's {sample.saliency.shape}")
+    label = fuse_saliency(np.clip(attention, 0, 1), sample.saliency, sample.classes,
+                          method=method, **(fusion_kwargs or {}))
+    if refine is not None:
+        refined = refine(sample, proxy_scores(sample, attention, saliency=True)).argmax(0)
+        lookup = np.concatenate([[0], present + 1]).astype(np.uint8)
+        kept = label == IGNORE_INDEX
+        label = lookup[refined]
+        label[kept] = IGNORE_INDEX
+    return label
 
 
 def generate_pseudo_labels(
@@ -366,29 +422,47 @@ def generate_pseudo_labels(
     attention_dir: str | Path,
     out_dir: str | Path,
     *,
+    proxy: str = "saliency",
     method: str = "harmonic",
     fusion_kwargs: dict | None = None,
-    refine: Callable[[Sample, np.ndarray, np.ndarray], np.ndarray] | None = None,
+    threshold: ThresholdRule | None = None,
+    refine: Refiner | None = None,
     class_names: Sequence[str] | None = None,
     ctx: DistContext | None = None,
     skip_bad: bool = False,
     progress: bool = True,
 ) -> StageReport:
-    """Fuse stored attention with each sample's saliency into ``<out_dir>/<name>.png``.
+    """Turn stored attention into proxy labels ``<out_dir>/<name>.png``.
+
+    Two routes (``proxy``):
+
+    - ``"saliency"``: the attention is fused with each image's saliency map
+      (:func:`~wsss.fuse_saliency`, SeeNet's Algorithm 1); a refiner then relabels the pixels
+      the fusion did not ignore with the argmax of its refined probabilities;
+    - ``"threshold"`` (no saliency model needed): confident foreground where the attention of
+      an image class reaches ``threshold.foreground``, confident background below
+      ``threshold.background``, ignore (255) between (:func:`~wsss.threshold_labels`); a
+      refiner refines the class probabilities first, and the thresholds apply to the result.
+
+    An image that names no class is labelled all background (it shows none of the classes),
+    and counted in :attr:`StageReport.no_class`.
 
     Parameters
     ----------
     dataset
-        Samples with a ``saliency`` map (e.g. ``VOCSegmentation(..., saliency_dir=...)``).
+        Samples (with a ``saliency`` map on the saliency route).
     attention_dir
         Where :func:`generate_attention` wrote the ``.npz`` files.
     out_dir
         Where the palette PNGs go (0 background, ``c + 1`` class ``c``, 255 ignore).
+    proxy
+        ``"saliency"`` or ``"threshold"`` (:data:`PROXY_ROUTES`).
     method, fusion_kwargs
-        Passed to :func:`~wsss.fuse_saliency`.
+        Passed to :func:`~wsss.fuse_saliency` (saliency route).
+    threshold
+        The :class:`~wsss.ThresholdRule` of the threshold route (``None``: IRN's 0.30 / 0.05).
     refine
-        Optional ``refine(sample, attention (C, H, W), label (H, W)) -> label`` applied after
-        fusion (e.g. a dense CRF, see :func:`crf_refiner`).
+        Optional refiner (:func:`~wsss.engine.refiners.make_refiner`: a dense CRF or PAMR).
     class_names
         The classes the attention files must have been written for; default:
         ``dataset.class_names``.
@@ -408,17 +482,20 @@ def generate_pseudo_labels(
     >>> from wsss.data.images import read_label
     >>> classes = np.zeros(20, np.float32); classes[2] = 1
     >>> saliency = np.array([[0.9, 0.9, 0.0, 0.0]], np.float32)
-    >>> attention = np.zeros((20, 1, 4), np.float32); attention[2, 0, :2] = 0.8
+    >>> attention = np.zeros((20, 1, 4), np.float32); attention[2, 0] = [0.8, 0.8, 0.2, 0.0]
     >>> sample = Sample("img", np.zeros((1, 4, 3), np.uint8), classes, saliency=saliency)
     >>> names = tuple(f"class {k}" for k in range(20))
     >>> with tempfile.TemporaryDirectory() as tmp:
     ...     save_attention(Path(tmp) / "img.npz", attention, {}, classes, names)
-    ...     report = generate_pseudo_labels([sample], tmp, Path(tmp) / "labels",
-    ...                                     class_names=names, progress=False)
-    ...     label = read_label(Path(tmp) / "labels" / "img.png")
-    >>> report.written, label
-    (('img',), array([[3, 3, 0, 0]], dtype=uint8))
+    ...     for route in PROXY_ROUTES:
+    ...         report = generate_pseudo_labels([sample], tmp, Path(tmp) / route, proxy=route,
+    ...                                         class_names=names, progress=False)
+    ...         print(route, read_label(Path(tmp) / route / "img.png"))
+    saliency [[3 3 0 0]]
+    threshold [[  3   3 255   0]]
     """
+    if proxy not in PROXY_ROUTES:
+        raise ValueError(f"proxy: expected one of {PROXY_ROUTES}, got {proxy!r}")
     ctx = ctx or DistContext()
     classes_named = _class_names(dataset, class_names)
     attention_dir, out_dir = Path(attention_dir), Path(out_dir)
@@ -430,23 +507,18 @@ def generate_pseudo_labels(
     skipped = tuple(names[i] for i in mine if i not in pending)
     written: list[str] = []
     failed: list[tuple[str, str]] = []
+    no_class: list[str] = []
     for sample in tqdm(_load_samples(dataset, todo, skip_bad, failed, names), total=len(todo),
                        desc="pseudo labels", disable=not progress, leave=False):
         try:
-            if sample.saliency is None:
-                raise FileNotFoundError(f"{sample.name}: no saliency map for this image")
-            stored = load_attention(attention_dir / f"{sample.name}.npz",
-                                    class_names=classes_named)
-            if stored.fused.shape[1:] != sample.saliency.shape:
-                raise ValueError(
-                    f"{attention_dir / (sample.name + '.npz')}: attention size "
-                    f"{stored.fused.shape[1:]} differs from the saliency map's "
-                    f"{sample.saliency.shape}"
-                )
-            label = fuse_saliency(np.clip(stored.fused, 0, 1), sample.saliency, sample.classes,
-                                  method=method, **(fusion_kwargs or {}))
-            if refine is not None:
-                label = refine(sample, stored.fused, label)
+            if not np.any(sample.classes):
+                label = np.zeros(sample.image.shape[:2], np.uint8)
+                no_class.append(sample.name)
+            else:
+                stored = load_attention(attention_dir / f"{sample.name}.npz",
+                                        class_names=classes_named)
+                label = _proxy_label(sample, stored.fused, proxy, method, fusion_kwargs,
+                                     threshold, refine)
         except BAD_INPUT_ERRORS as exc:
             if not skip_bad:
                 raise
@@ -454,62 +526,7 @@ def generate_pseudo_labels(
             continue
         write_label(out_dir / f"{sample.name}.png", label)
         written.append(sample.name)
-    return StageReport(tuple(written), skipped, tuple(failed))
-
-
-def crf_refiner(params: object = None) -> Callable[[Sample, np.ndarray, np.ndarray], np.ndarray]:
-    """A ``refine`` for :func:`generate_pseudo_labels`: dense CRF on the fusion's scores.
-
-    The scores ``[1 - S, 2 A_c S / (A_c + S)]`` of the image's classes are normalised into
-    probabilities, refined with :func:`wsss.crf.dense_crf`, and the argmax replaces the label
-    where the fusion did not ignore the pixel (255 stays 255).
-
-    Parameters
-    ----------
-    params
-        A :class:`~wsss.crf.CRFParams`; ``None`` uses :data:`~wsss.crf.DEEPLAB_V1`.
-
-    Returns
-    -------
-    callable
-        ``refine(sample, attention, label) -> label``: ``sample`` with ``image`` ``uint8``
-        ``(H, W, 3)`` and ``saliency`` ``float32`` ``(H, W)``; ``attention`` ``float32``
-        ``(C, H, W)``; ``label`` and the result ``uint8`` ``(H, W)`` (0 background, ``c + 1``
-        class ``c``, 255 ignore).
-
-    Examples
-    --------
-    A 2x4 image whose left half is a salient, attended object of class 2:
-
-    >>> classes = np.zeros(20, np.float32); classes[2] = 1
-    >>> image = np.zeros((2, 4, 3), np.uint8); image[:, :2] = 200
-    >>> saliency = np.zeros((2, 4), np.float32); saliency[:, :2] = 0.9
-    >>> attention = np.zeros((20, 2, 4), np.float32); attention[2, :, :2] = 0.8
-    >>> sample = Sample("img", image, classes, saliency=saliency)
-    >>> label = np.zeros((2, 4), np.uint8); label[0, 0] = 255  # only its 255s are kept
-    >>> crf_refiner()(sample, attention, label)
-    array([[255,   3,   0,   0],
-           [  3,   3,   0,   0]], dtype=uint8)
-    """
-    from ..crf import DEEPLAB_V1, dense_crf
-
-    crf_params = params or DEEPLAB_V1
-
-    def refine(sample: Sample, attention: np.ndarray, label: np.ndarray) -> np.ndarray:
-        present = np.flatnonzero(sample.classes)
-        sal = sample.saliency
-        assert sal is not None
-        att = attention[present]
-        scores = np.concatenate([(1 - sal)[None], 2 * att * sal / (att + sal + 1e-5)])
-        probs = np.clip(scores, 1e-5, None)
-        probs = (probs / probs.sum(0, keepdims=True)).astype(np.float32)
-        refined = dense_crf(sample.image, probs, crf_params).argmax(0)
-        lookup = np.concatenate([[0], present + 1]).astype(np.uint8)
-        out = lookup[refined]
-        out[label == IGNORE_INDEX] = IGNORE_INDEX
-        return out
-
-    return refine
+    return StageReport(tuple(written), skipped, tuple(failed), tuple(no_class))
 
 
 @torch.inference_mode()

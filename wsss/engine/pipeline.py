@@ -32,7 +32,8 @@ from .build import InMemory, class_names, load_dataset, load_trained
 from .checks import class_frequencies, classifier_check, segmentation_check
 from .config import DataConfig, ModelConfig, Recipe, recipe_for, with_changes
 from .distributed import DistContext
-from .labelling import LabelQuality
+from .labelling import PROXY_ROUTES, LabelQuality
+from .refiners import REFINERS
 from .rundir import RunDir
 from .stages import (
     attention_quality,
@@ -77,8 +78,14 @@ class PipelineConfig:
     baseline_deeplab
         Also train DeepLab on the plain CAM's proxy labels (same saliency, fusion and schedule),
         so that SeeNet's end-to-end gain is measured, not inferred.
+    proxy
+        How attention becomes proxy labels: ``"saliency"`` (fused with the dataset's saliency
+        maps; the threshold route is then scored too, for comparison) or ``"threshold"`` (no
+        saliency needed: confident foreground / background thresholds, the rest ignored).
+    refine
+        Refinement of the proxy labels: ``"none"``, ``"crf"`` (the ``crf`` extra) or ``"pamr"``.
     crf
-        Dense CRF on the proxy labels and at evaluation (the ``crf`` extra).
+        Dense CRF on DeepLab's predictions at evaluation (the ``crf`` extra).
     figures
         Images in the report's figure.
     diagnostics
@@ -107,6 +114,8 @@ class PipelineConfig:
     micro_batch: int | None = None
     seed: int | None = None
     baseline_deeplab: bool = True
+    proxy: str = "saliency"
+    refine: str = "none"
     crf: bool = False
     figures: int = 4
     diagnostics: bool = False
@@ -119,6 +128,10 @@ class PipelineConfig:
             raise ValueError(f"iterations: expected keys among {keys}, got {unknown}")
         if isinstance(self.figures, bool) or not isinstance(self.figures, int) or self.figures < 0:
             raise ValueError(f"figures: expected an int >= 0, got {self.figures!r}")
+        if self.proxy not in PROXY_ROUTES:
+            raise ValueError(f"proxy: expected one of {PROXY_ROUTES}, got {self.proxy!r}")
+        if self.refine not in REFINERS:
+            raise ValueError(f"refine: expected one of {REFINERS}, got {self.refine!r}")
 
     def resolved_recipe(self) -> Recipe:
         """The recipe with this config's replacements applied."""
@@ -160,7 +173,8 @@ class PipelineResult:
         Each map of :data:`ATTENTION_MAPS` as pseudo labels on the training images, at every
         background threshold (best point tuned on ground truth: an oracle).
     proxy
-        Quality of the proxy labels of each classifier (``"seenet"``, ``"cam"``).
+        Quality of the proxy labels of each classifier (``"seenet"``, ``"cam"``; with saliency
+        also ``"seenet, threshold"``: SeeNet's attention by the saliency-free route).
     deeplab
         DeepLab's scores on the validation images, by what it was trained on
         (``"seenet"``, ``"cam"``, ``"ground truth"``).
@@ -172,6 +186,8 @@ class PipelineResult:
         What the learning checks found (:mod:`wsss.engine.checks`).
     diagnostics
         The diagnostics' numbers, when asked for.
+    proxy_route
+        How the proxy labels DeepLab trained on were made (``"saliency"`` or ``"threshold"``).
 
     Examples
     --------
@@ -201,6 +217,7 @@ class PipelineResult:
     total_seconds: float
     warnings: tuple[str, ...] = ()
     diagnostics: dict[str, Any] | None = None
+    proxy_route: str = "saliency"
 
     @property
     def seenet_margin(self) -> float:
@@ -228,6 +245,7 @@ class PipelineResult:
             "seconds": self.seconds,
             "total_seconds": self.total_seconds,
             "warnings": list(self.warnings),
+            "proxy_route": self.proxy_route,
             "diagnostics": self.diagnostics,
         }
 
@@ -375,15 +393,23 @@ def run_pipeline(
                   for label, (model, branch) in ATTENTION_MAPS.items()}
     proxies = ("seenet", "cam") if config.baseline_deeplab else ("seenet",)
     proxy_quality: dict[str, LabelQuality] = {}
+    labelled = {name: (name, config.proxy) for name in proxies}
+    if config.proxy == "saliency":  # the saliency-free route too, scored for comparison
+        labelled["seenet, threshold"] = ("seenet", "threshold")
     with timer("proxy labels"):
-        for name in proxies:
-            out = root / _proxy_dir(name)
-            done = make_pseudo_labels(train_set, root / f"attention_{name}", out, crf=config.crf,
-                                      ctx=ctx, skip_bad=config.skip_bad, progress=progress)
+        for key, (name, route) in labelled.items():
+            out = root / _proxy_dir(key)
+            done = make_pseudo_labels(train_set, root / f"attention_{name}", out, proxy=route,
+                                      refine=config.refine, ctx=ctx, skip_bad=config.skip_bad,
+                                      progress=progress)
             _write_bad_inputs(RunDir(out), done.failed)
+            if done.no_class and ctx.is_main and key == "seenet":
+                run.write_json("no_class_images.json", list(done.no_class))
+                log(f"[pipeline] {len(done.no_class)} training images name no class: left out "
+                    "of classifier training and labelled all background (no_class_images.json)")
         ctx.barrier()
-        for name in proxies:
-            proxy_quality[name] = label_quality(train_set, root / _proxy_dir(name))
+        for key in labelled:
+            proxy_quality[key] = label_quality(train_set, root / _proxy_dir(key))
     deeplabs = {name: trained(deeplab_cfg, f"deeplab_{name}", recipe.deeplab_train,
                               labels_from=root / _proxy_dir(name)) for name in proxies}
     deeplabs["ground truth"] = trained(deeplab_cfg, "deeplab_gt", recipe.deeplab_train)
@@ -419,7 +445,7 @@ def run_pipeline(
     result = PipelineResult(
         run_dir=root, class_names=names, attention=curves, proxy=proxy_quality, deeplab=scores,
         seconds=dict(timer.seconds), total_seconds=time.perf_counter() - started,
-        warnings=tuple(warnings), diagnostics=diagnostics,
+        warnings=tuple(warnings), diagnostics=diagnostics, proxy_route=config.proxy,
     )
     if ctx.is_main:
         from .report import write_report  # the report module imports this one
@@ -433,7 +459,7 @@ def run_pipeline(
 
 
 def _proxy_dir(name: str) -> str:
-    return "pseudo_labels" if name == "seenet" else f"pseudo_labels_{name}"
+    return "pseudo_labels" if name == "seenet" else "pseudo_labels_" + name.replace(", ", "_")
 
 
 def _write_bad_inputs(run: RunDir, failed: Sequence[tuple[str, str]]) -> None:

@@ -119,7 +119,11 @@ def _markdown(
         "",
         f"SeeNet max(S_A, S_B) - plain CAM: **{result.seenet_margin * 100:+.1f} mIoU points**.",
         "",
-        "## Proxy labels (attention fused with saliency, train)",
+        "## Proxy labels (train)",
+        "",
+        f"DeepLab trains on proxy labels made by the {result.proxy_route} route "
+        "(saliency: attention fused with saliency maps; threshold: confident foreground and "
+        "background by attention thresholds, the rest ignored).",
         "",
         *_table([(name, f"{q.scores.miou:.1%}", f"{q.ignored:.1%}")
                  for name, q in result.proxy.items()],

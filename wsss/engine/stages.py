@@ -27,6 +27,7 @@ from ..cam import CAMExtractor
 from ..data.loader import AugmentedDataset
 from ..data.relabel import WithLabels
 from ..data.sample import Sample
+from ..data.subset import DatasetSubset, split_by_labels
 from ..data.transforms import (
     Compose,
     Normalizer,
@@ -37,19 +38,20 @@ from ..data.transforms import (
 )
 from ..io import save_checkpoint
 from ..metrics import CAMThresholdCurve, SegmentationScores, ThresholdCurve
+from ..threshold_labels import ThresholdRule
 from .build import build_model, class_names
 from .config import ModelConfig
 from .distributed import DistContext
 from .labelling import (
     LabelQuality,
     StageReport,
-    crf_refiner,
     evaluate_label_dir,
     evaluate_segmentation,
     generate_attention,
     generate_pseudo_labels,
     load_attention,
 )
+from .refiners import make_refiner
 from .rundir import RunDir
 from .steps import classifier_step, seenet_step, segmentation_step
 from .trainer import TrainConfig, TrainResult, train
@@ -103,9 +105,12 @@ def train_model(
 ) -> tuple[nn.Module, TrainResult]:
     """Train a classifier (``seenet``, ``cam_classifier``) or ``deeplab_largefov`` on ``dataset``.
 
-    Classifiers learn from image-level labels only; the segmentation network from the pixel
-    labels of the dataset, or from the proxy labels in ``labels_from``. The network has one
-    output per class of ``dataset.class_names`` (plus the background for DeepLab).
+    Classifiers learn from image-level labels only, on the images that name at least one
+    class (an image without any class teaches a classifier nothing about where a class is; the
+    number left out is logged); the segmentation network learns from the pixel labels of the
+    dataset, or from the proxy labels in ``labels_from``, on every image. The network has one
+    output per class of ``dataset.class_names`` (plus the background for DeepLab). Images of
+    different sizes are padded per batch (:func:`~wsss.data.pad_collate`).
 
     Parameters
     ----------
@@ -146,7 +151,16 @@ def train_model(
     names = class_names(dataset)
     torch.manual_seed(train_config.seed)  # the initial weights, so that runs are reproducible
     model = build_model(model_config, len(names))
-    source = WithLabels(dataset, labels_from) if labels_from is not None else dataset
+    source: Sequence[Sample] = dataset
+    if model_config.name != "deeplab_largefov":
+        keep, without = split_by_labels(dataset)
+        if without:
+            source = DatasetSubset(dataset, keep)
+            if ctx is None or ctx.is_main:
+                print(f"[{model_config.name}] {len(without)} of {len(dataset)} images name no "
+                      f"class and are left out of classifier training")
+    if labels_from is not None:
+        source = WithLabels(source, labels_from)
     augmented = AugmentedDataset(source, train_transform(crop, model_config.normalizer),
                                  model_config.normalizer, seed=train_config.seed)
     result = train(model, augmented, _STEPS[model_config.name], train_config, run, ctx=ctx,
@@ -259,18 +273,23 @@ def make_pseudo_labels(
     attention_dir: str | Path,
     out_dir: str | Path,
     *,
+    proxy: str = "saliency",
     method: str = "harmonic",
     fusion_kwargs: dict | None = None,
-    crf: bool = False,
+    threshold: ThresholdRule | None = None,
+    refine: str = "none",
     ctx: DistContext | None = None,
     skip_bad: bool = False,
     progress: bool = True,
 ) -> StageReport:
-    """Fuse the stored attention with each image's saliency into proxy label PNGs.
+    """Turn the stored attention into proxy label PNGs.
 
     Each ``<out_dir>/<name>.png`` is a ``uint8`` ``(H, W)`` label map (0 background, ``c + 1``
-    class ``c``, 255 ignore); see :func:`~wsss.engine.labelling.generate_pseudo_labels`.
-    ``crf=True`` refines them with a dense CRF (the ``crf`` extra).
+    class ``c``, 255 ignore). ``proxy="saliency"`` fuses the attention with each image's
+    saliency map; ``proxy="threshold"`` needs no saliency: confident foreground and background
+    by ``threshold`` (IRN's 0.30 / 0.05), the rest ignored. ``refine`` is ``"none"``, ``"crf"``
+    (a dense CRF, the ``crf`` extra) or ``"pamr"`` (pure torch). See
+    :func:`~wsss.engine.labelling.generate_pseudo_labels`.
 
     Examples
     --------
@@ -289,15 +308,17 @@ def make_pseudo_labels(
     (2, (48, 48), dtype('uint8'))
     """
     return generate_pseudo_labels(
-        dataset, attention_dir, out_dir, method=method, fusion_kwargs=fusion_kwargs,
-        refine=crf_refiner() if crf else None, ctx=ctx, skip_bad=skip_bad, progress=progress,
+        dataset, attention_dir, out_dir, proxy=proxy, method=method, fusion_kwargs=fusion_kwargs,
+        threshold=threshold, refine=make_refiner(refine), ctx=ctx, skip_bad=skip_bad,
+        progress=progress,
     )
 
 
 def stored_attention(
     dataset: Sequence[Sample], attention_dir: str | Path, branch: str | None = None
 ) -> Iterator[tuple[Sample, np.ndarray]]:
-    """``(sample, maps)`` for every image of ``dataset``, the maps read from ``attention_dir``.
+    """``(sample, maps)`` for every image of ``dataset`` that names a class, the maps read from
+    ``attention_dir``.
 
     ``maps`` is ``float32`` ``(C, H, W)``: the stored ``branch`` (``"a"``, ``"b"``, ``"cam"``)
     or, with ``None``, the fused maps.
@@ -324,6 +345,8 @@ def stored_attention(
     names = class_names(dataset)
     directory = Path(attention_dir)
     for sample in dataset:
+        if not np.any(sample.classes):
+            continue  # no class, no attention file
         path = directory / f"{sample.name}.npz"
         stored = load_attention(path, class_names=names)
         if branch is None:

@@ -34,9 +34,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from ..data.loader import pad_collate
 from ..io import load_checkpoint, save_checkpoint
 from .distributed import DistContext
 from .optim import LRMultipliers, build_adamw, build_sgd, poly_lr_scheduler
+from .resources import resolve_num_workers
 from .rundir import RunDir, to_jsonable
 
 __all__ = ["StepFn", "TrainConfig", "TrainResult", "train"]
@@ -74,7 +76,10 @@ class TrainConfig:
     seed
         Seeds the data order, the augmentation and the global RNG (dropout).
     num_workers
-        DataLoader workers per process.
+        DataLoader workers per process; ``None`` (the default) picks
+        :func:`~wsss.engine.resources.default_num_workers`: 0 on CPU, up to 8 on CUDA. The
+        result does not depend on it. The workers live for the whole run (one loader over all
+        epochs), and on CUDA batches go through pinned memory.
     checkpoint_every, log_every
         In optimizer steps.
     amp
@@ -103,7 +108,7 @@ class TrainConfig:
     power: float = 0.9
     multipliers: LRMultipliers = field(default_factory=LRMultipliers)
     seed: int = 0
-    num_workers: int = 0
+    num_workers: int | None = None
     checkpoint_every: int = 500
     log_every: int = 10
     amp: Literal["none", "bf16", "fp16"] = "none"
@@ -114,6 +119,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        if self.num_workers is not None:
+            resolve_num_workers(self.num_workers, "cpu")  # raises on a bad value
         if self.micro_batch is not None and (
             not isinstance(self.micro_batch, int) or self.micro_batch < 1
         ):
@@ -173,6 +180,25 @@ def _to_device(batch: Mapping[str, Any], device: torch.device, channels_last: bo
     return out
 
 
+class _EpochIndexed(Dataset):
+    """Item ``(epoch, index)`` is ``dataset[index]`` after ``dataset.set_epoch(epoch)``.
+
+    One ``DataLoader`` then serves every epoch: the epoch travels with each index to whichever
+    worker draws it, so the workers can live for the whole run.
+    """
+
+    def __init__(self, dataset: Dataset) -> None:
+        self.dataset = dataset
+        self._epoch: int | None = None
+
+    def __getitem__(self, key: tuple[int, int]) -> Any:
+        epoch, index = key
+        if epoch != self._epoch and hasattr(self.dataset, "set_epoch"):
+            self.dataset.set_epoch(epoch)
+            self._epoch = epoch
+        return self.dataset[index]
+
+
 def _batches(
     dataset: Dataset,
     config: TrainConfig,
@@ -181,7 +207,7 @@ def _batches(
     start: int,
 ) -> Iterator[Mapping[str, Any]]:
     """Micro-batches from global micro-step ``start`` on, epoch after epoch."""
-    sampler = DistributedSampler(
+    sampler: DistributedSampler = DistributedSampler(
         dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True, seed=config.seed,
         drop_last=True,
     )
@@ -191,23 +217,29 @@ def _batches(
             f"dataset: {len(dataset)} images are too few for a micro-batch of {micro} "  # type: ignore[arg-type]
             f"on {ctx.world_size} process(es)"
         )
-    epoch, skip = divmod(start, steps_per_epoch)
-    while True:
-        sampler.set_epoch(epoch)
-        if hasattr(dataset, "set_epoch"):
-            dataset.set_epoch(epoch)
-        indices = list(sampler)[skip * micro : steps_per_epoch * micro]
-        loader = DataLoader(
-            dataset,
-            batch_size=micro,
-            sampler=indices,
-            num_workers=config.num_workers,
-            drop_last=True,
-            generator=torch.Generator().manual_seed(config.seed + epoch),
-            pin_memory=ctx.device.type == "cuda",
-        )
-        yield from loader
-        epoch, skip = epoch + 1, 0
+    first_epoch, skip = divmod(start, steps_per_epoch)
+
+    def keys() -> Iterator[tuple[int, int]]:
+        # Every epoch contributes whole micro-batches, so no batch spans two epochs.
+        epoch, first = first_epoch, skip * micro
+        while True:
+            sampler.set_epoch(epoch)
+            for index in list(sampler)[first : steps_per_epoch * micro]:
+                yield epoch, index
+            epoch, first = epoch + 1, 0
+
+    workers = resolve_num_workers(config.num_workers, ctx.device)
+    loader = DataLoader(
+        _EpochIndexed(dataset),
+        batch_size=micro,
+        sampler=keys(),
+        num_workers=workers,
+        drop_last=True,
+        collate_fn=pad_collate,  # images of different sizes are padded to the batch's largest
+        generator=torch.Generator().manual_seed(config.seed + first_epoch),
+        pin_memory=ctx.device.type == "cuda",
+    )
+    yield from loader
 
 
 def _check_resumable(saved: Mapping[str, Any], config: TrainConfig) -> None:

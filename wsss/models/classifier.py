@@ -8,6 +8,7 @@ Training it with the multi-label soft-margin loss gives the CAM numbers SeeNet i
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -114,7 +115,7 @@ class CAMClassifier(nn.Module):
     @property
     def classifier(self) -> nn.Conv2d:
         """The final 1x1 convolution (its weights are CAM's class weights)."""
-        return self.head[-1]
+        return cast(nn.Conv2d, self.head[-1])
 
     def forward(self, images: Tensor) -> ClassifierOutput:
         """Logits ``(N, C)`` and class maps ``(N, C, h, w)`` of images ``(N, 3, H, W)``."""

@@ -5,6 +5,8 @@ See :ref:`How SeeNet works, section 7 <seenet-deeplab>`.
 
 from __future__ import annotations
 
+from typing import cast
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -91,9 +93,9 @@ class DeepLabLargeFOV(nn.Module):
         self.fc8 = nn.Conv2d(head_channels, num_classes, 1)
         for conv in (self.fc6, self.fc7):
             nn.init.kaiming_normal_(conv.weight, nonlinearity="relu")
-            nn.init.zeros_(conv.bias)
+            nn.init.zeros_(cast(Tensor, conv.bias))
         nn.init.normal_(self.fc8.weight, std=0.01)
-        nn.init.zeros_(self.fc8.bias)
+        nn.init.zeros_(cast(Tensor, self.fc8.bias))
 
     def extra_repr(self) -> str:
         return f"num_classes={self.num_classes}, head_role={self.head_role!r}"

@@ -20,6 +20,7 @@ with batches of 10 crops and keeps the ImageNet statistics and affine parameters
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -70,6 +71,11 @@ class FrozenBatchNorm2d(nn.Module):
     6.0
     """
 
+    weight: Tensor
+    bias: Tensor
+    running_mean: Tensor
+    running_var: Tensor
+
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
         self.num_features = num_features
@@ -88,11 +94,11 @@ class FrozenBatchNorm2d(nn.Module):
                 frozen.weight.copy_(bn.weight)
                 frozen.bias.copy_(bn.bias)
             if bn.track_running_stats:
-                frozen.running_mean.copy_(bn.running_mean)
-                frozen.running_var.copy_(bn.running_var)
+                frozen.running_mean.copy_(cast(Tensor, bn.running_mean))
+                frozen.running_var.copy_(cast(Tensor, bn.running_var))
         return frozen
 
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # type: ignore[override]
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
         state_dict.pop(prefix + "num_batches_tracked", None)
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
@@ -215,6 +221,11 @@ class ResNet(nn.Module):
     >>> net.layer4[0].conv2.dilation
     (4, 4)
     """
+
+    layer1: nn.Sequential
+    layer2: nn.Sequential
+    layer3: nn.Sequential
+    layer4: nn.Sequential
 
     def __init__(
         self,

@@ -19,6 +19,7 @@ sizes of the DeepLab recipe (321 px) this equals Caffe's ceil rounding.
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -166,7 +167,7 @@ class VGG16(nn.Module):
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                nn.init.zeros_(module.bias)
+                nn.init.zeros_(cast(Tensor, module.bias))
 
     def extra_repr(self) -> str:
         return (

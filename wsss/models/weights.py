@@ -29,6 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from torch import Tensor, nn
 
@@ -198,7 +199,7 @@ def _locate(model: nn.Module, kind: type[nn.Module], arg: str) -> tuple[nn.Modul
     if isinstance(model, kind):
         return model, ""
     if isinstance(getattr(model, "backbone", None), kind):
-        return model.backbone, "backbone."
+        return cast(nn.Module, model.backbone), "backbone."
     raise TypeError(
         f"{arg}: expected a {kind.__name__} or a model whose .backbone is one, "
         f"got {type(model).__name__}"
@@ -223,7 +224,7 @@ def _apply(
     mismatched: list[ShapeMismatch] = []
     unexpected = list(unexpected)
     for source_key, key in plan.items():
-        value = state[source_key]
+        value = cast(Tensor, state[source_key])
         if key in updates or any(m.key == key for m in mismatched):
             unexpected.append(source_key)  # two file keys for one model key
             continue
