@@ -1,7 +1,8 @@
 """Evaluate a segmentation network: per-class IoU table and mIoU (optional dense CRF).
 
 Embedded synthetic data:   python examples/evaluate.py
-After train_deeplab.py:    python examples/evaluate.py --checkpoint runs/train_deeplab/model.pt --crf
+After train_deeplab.py:    python examples/evaluate.py --checkpoint runs/train_deeplab/model.pt \\
+                               --crf
 
 The data, backbone and normalisation are read from the config.json of the run that wrote
 --checkpoint; flags given again must agree with it.

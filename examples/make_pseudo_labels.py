@@ -1,7 +1,8 @@
 """Turn attention maps into proxy labels: fused with saliency (Algorithm 1) or thresholded.
 
 Embedded synthetic data:   python examples/make_pseudo_labels.py
-After make_attention.py:   python examples/make_pseudo_labels.py --attention-dir runs/attention/maps \\
+After make_attention.py:   python examples/make_pseudo_labels.py \\
+                               --attention-dir runs/attention/maps \\
                                --saliency-dir data/saliency_dss
 Without saliency maps:     python examples/make_pseudo_labels.py --proxy threshold
 

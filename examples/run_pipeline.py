@@ -43,8 +43,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                              "--saliency-dir), or thresholded attention alone")
     parser.add_argument("--refine", choices=("none", "crf", "pamr"), default="none",
                         help="refine the proxy labels: dense CRF (wsss[crf] extra) or PAMR")
-    parser.add_argument("--crf", dest="refine", action="store_const", const="crf",
-                        help="same as --refine crf")
+    parser.add_argument("--crf", action=argparse.BooleanOptionalAction, default=False,
+                        help="dense CRF on DeepLab's predictions at evaluation (wsss[crf])")
     parser.add_argument("--diagnostics", action=argparse.BooleanOptionalAction, default=False,
                         help="also run the research diagnostics (wsss.diagnostics; slower)")
     parser.add_argument("--overwrite", action=argparse.BooleanOptionalAction, default=False,
@@ -77,7 +77,7 @@ def main(argv: list[str] | None = None) -> PipelineResult:
                                       ("deeplab", args.deeplab_iterations)) if v is not None},
         batch_size=args.batch_size, micro_batch=args.micro_batch, seed=args.seed,
         baseline_deeplab=args.baseline_deeplab, proxy=args.proxy, refine=args.refine,
-        figures=args.figures,
+        crf=args.crf, figures=args.figures,
         diagnostics=args.diagnostics, skip_bad=args.skip_bad,
     )
     recipe = config.resolved_recipe()

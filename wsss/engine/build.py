@@ -118,8 +118,8 @@ def load_dataset(
 
         root = Path(data.root)  # type: ignore[arg-type]
         chosen: str | Path | None = Path(listed) if listed is not None else name
-        if listed is None and (train and data.train_split is None
-                               or not train and data.val_split is None):
+        if listed is None and ((train and data.train_split is None)
+                               or (not train and data.val_split is None)):
             chosen = name if (root / "splits" / f"{name}.txt").is_file() else None
         folder_saliency: str | None = "auto" if data.saliency_dir is None else data.saliency_dir
         folder_masks: str | None = "auto" if data.mask_dir is None else data.mask_dir

@@ -30,8 +30,8 @@ from .config import (
     with_changes,
 )
 from .preflight import PreflightError
-from .rundir import RunDir
 from .runconfig import IDENTITY_FIELDS, PriorRun, merge, read_prior_run
+from .rundir import RunDir
 from .trainer import TrainConfig
 
 __all__ = [
@@ -227,9 +227,11 @@ def data_config(args: argparse.Namespace, prior: PriorRun | None = None) -> Data
     given = {field: getattr(args, dest) for field, dest in _DATA_FLAGS.items()
              if getattr(args, dest, None) is not None}
     if getattr(args, "voc_root", None) is not None:
-        if given.get("dataset", "voc") != "voc" or given.get("root", args.voc_root) != args.voc_root:
+        root = given.get("root", args.voc_root)
+        if given.get("dataset", "voc") != "voc" or root != args.voc_root:
             raise SystemExit("--voc-root: it means --dataset voc --data-root VOC_ROOT; it "
-                             f"conflicts with --dataset {args.dataset} --data-root {args.data_root}")
+                             f"conflicts with --dataset {args.dataset} "
+                             f"--data-root {args.data_root}")
         given.update(dataset="voc", root=args.voc_root)
     if given.get("root") is not None:
         given["root"] = str(resolve(given["root"]))
@@ -286,9 +288,10 @@ def model_config(
     ``role`` is ``"classifier"`` or ``"deeplab"``: which network of ``recipe_for(data)`` (see
     :func:`~wsss.engine.recipe_for`) gives the backbone when ``--backbone`` is not given, and
     the extra model arguments. ``name=None`` takes the earlier run's network, else ``"seenet"``
-    for a classifier and ``"deeplab_largefov"``. With ``prior`` (the run that trained the weights this stage
-    loads), its network, backbone, weight format and model arguments are used, and a
-    different ``--backbone`` or ``--weights-format`` is an error naming both values.
+    for a classifier and ``"deeplab_largefov"``. With ``prior`` (the run that trained the
+    weights this stage loads), its network, backbone, weight format and model arguments are
+    used, and a different ``--model``, ``--backbone`` or ``--weights-format`` is an error
+    naming both values.
 
     Examples
     --------

@@ -351,10 +351,11 @@ def check_checkpoint(
     >>> path = Path(tempfile.mkdtemp()) / "model.pt"
     >>> save_checkpoint(build_model(config, 3).state_dict(), path)
     >>> check_checkpoint(path, config, 3)  # fits: no error
-    >>> check_checkpoint(path, config, 20, names={"checkpoint": "--checkpoint"})
-    Traceback (most recent call last):
-    ...
-    wsss.engine.preflight.PreflightError: --checkpoint ...model.pt: the weights hold 3 classes, the data has 20; use the checkpoint trained on this data
+    >>> try:
+    ...     check_checkpoint(path, config, 20, names={"checkpoint": "--checkpoint"})
+    ... except PreflightError as error:
+    ...     print(str(error).replace(str(path), "model.pt"))
+    --checkpoint model.pt: the weights hold 3 classes, the data has 20; use the checkpoint ...
     """
     from .build import output_classes
 

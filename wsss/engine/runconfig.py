@@ -177,11 +177,13 @@ def merge(
     >>> merge({"batch": 4}, {"backbone": "vgg16_tiny3", "batch": 8}, source="runs/a",
     ...       fixed=("backbone",))
     {'backbone': 'vgg16_tiny3', 'batch': 4}
-    >>> merge({"backbone": "vgg16"}, {"backbone": "vgg16_tiny3"}, source="runs/a/config.json",
-    ...       names={"backbone": "--backbone"})
-    Traceback (most recent call last):
-    ...
-    wsss.engine.preflight.PreflightError: --backbone vgg16: the run in runs/a/config.json used 'vgg16_tiny3'; leave --backbone out to use the run's value, or give 'vgg16_tiny3'
+    >>> try:
+    ...     merge({"backbone": "vgg16"}, {"backbone": "vgg16_tiny3"},
+    ...           source="runs/a/config.json", names={"backbone": "--backbone"})
+    ... except PreflightError as error:
+    ...     print(error)  # doctest: +NORMALIZE_WHITESPACE
+    --backbone vgg16: the run in runs/a/config.json used 'vgg16_tiny3'; leave --backbone out to
+    use the run's value, or give 'vgg16_tiny3'
     """
     merged = dict(prior)
     for key, value in given.items():
