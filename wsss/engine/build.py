@@ -53,7 +53,7 @@ def load_dataset(
     any); pixel labels only with ``masks=True`` (classifier training needs none, so a missing
     mask cannot stop it).
 
-    Splits per dataset (see :attr:`DataConfig.train_split`): VOC ``train_aug`` / ``val``;
+    Splits per dataset (see :class:`DataConfig`): VOC ``train_aug`` / ``val``;
     COCO ``train2014`` / ``val2014``; folder ``splits/train.txt`` / ``splits/val.txt``, or
     the whole folder for both when the split list does not exist (and none was named).
 
