@@ -205,7 +205,6 @@ def test_a_pipeline_stage_is_read_from_the_pipeline_config(tmp_path):
 
 def test_classifier_training_reads_no_masks_and_no_saliency(voc, tmp_path):
     (voc.sbd / "dataset" / "cls" / "2008_000002.mat").unlink()  # an SBD mask missing
-    (voc.voc / "SegmentationClassAug" / "2008_000002.png").unlink()  # and its merged copy
     saliency = write_saliency(tmp_path / "sal", TRAIN_AUG[:1])  # covers 1 of 4: not needed
     run = tmp_path / "seenet"
     script("train_seenet")["main"]([*voc_flags(voc), "--saliency-dir", str(saliency), *SMALL,

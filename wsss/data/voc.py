@@ -277,8 +277,7 @@ class VOCSegmentation:
         Where pixel labels come from:
 
         - ``"auto"`` (default): ``SegmentationClass/<name>.png`` when it exists, else SBD's
-          ``cls/<name>.mat``, else ``SegmentationClassAug/<name>.png``; an image with none of
-          them is an error naming the paths tried;
+          ``cls/<name>.mat``; an image with neither is an error naming both paths;
         - ``"voc"``: ``SegmentationClass`` only; ``"aug"``: ``SegmentationClassAug`` only;
           ``"sbd"``: SBD's ``.mat`` files only;
         - ``"none"``: no pixel labels (``Sample.label`` is ``None``);
@@ -475,10 +474,7 @@ class VOCSegmentation:
             return voc_png
         if sbd_mat is not None and sbd_mat.is_file():
             return sbd_mat
-        aug_png = stem_path(self.voc_root / "SegmentationClassAug", name, ".png")
-        if aug_png.is_file():
-            return aug_png
-        tried = [str(voc_png)] + ([str(sbd_mat)] if sbd_mat is not None else []) + [str(aug_png)]
+        tried = [str(voc_png)] + ([str(sbd_mat)] if sbd_mat is not None else [])
         raise FileNotFoundError(f"{name}: no pixel labels found; tried {tried}")
 
     # -- reading -------------------------------------------------------------------------------

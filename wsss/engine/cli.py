@@ -147,8 +147,7 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--sbd-root", help="voc: SBD benchmark_RELEASE folder (train_aug)")
     g.add_argument("--voc-labels", choices=VOC_LABELS,
                    help="voc: pixel labels of the training split: auto (SegmentationClass, "
-                        "else SBD, else SegmentationClassAug; default), voc, aug "
-                        "(SegmentationClassAug), sbd")
+                        "else SBD; default), voc, aug (SegmentationClassAug), sbd")
     g.add_argument("--labels-file", help="folder: labels file (default: <root>/labels.csv or "
                                          "labels.json)")
     g.add_argument("--classes-file", help="folder: class list (default: <root>/classes.txt)")

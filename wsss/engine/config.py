@@ -97,9 +97,8 @@ class DataConfig:
         VOC: SBD's ``benchmark_RELEASE`` folder (the ``train_aug`` split's lists and masks).
     voc_labels
         VOC: where the training split's pixel labels come from (one of :data:`VOC_LABELS`):
-        ``"auto"`` (``SegmentationClass``, else SBD's ``.mat``, else
-        ``SegmentationClassAug``), ``"voc"``, ``"aug"`` (the field's merged masks,
-        ``SegmentationClassAug``) or ``"sbd"``. The validation split reads
+        ``"auto"`` (``SegmentationClass``, else SBD's ``.mat``), ``"voc"``, ``"aug"`` (the
+        field's merged masks, ``SegmentationClassAug``) or ``"sbd"``. The validation split reads
         ``SegmentationClass``.
     labels_file, classes_file
         Folder: the labels file (default ``<root>/labels.csv`` or ``.json``) and the class

@@ -165,8 +165,9 @@ def check_data(
         _check_voc_lists(data, split, listed, names)
     if data.synthetic:
         return load_dataset(data, split, masks=masks, saliency=saliency)
+    _check_given_paths(data, split, masks=masks, saliency=saliency, names=names)
     try:
-        dataset = load_dataset(data, split, masks=masks, saliency=saliency)
+        dataset = load_dataset(data, split, masks=masks, saliency=False)
     except (OSError, ValueError, TypeError) as exc:
         argument = "root"
         if data.dataset == "voc" and data.sbd_root is not None and "SBD" in str(exc):
@@ -177,11 +178,37 @@ def check_data(
     if data.dataset == "folder" and masks and getattr(dataset, "mask_dir", None) is None:
         raise PreflightError(
             f"{_flag(names, 'mask_dir')}: the {word} images have no masks (no complete "
-            f"{Path(data.root) / 'masks'} folder); this stage scores against the ground truth"  # type: ignore[arg-type]
+            f"{Path(data.root) / 'masks'} folder); this stage scores against the "  # type: ignore[arg-type]
+            "ground truth"
         )
-    if saliency:
-        _check_saliency(dataset, data, word, names)
-    return dataset
+    if not saliency:
+        return dataset
+    _check_saliency(dataset, data, word, names)
+    try:
+        return load_dataset(data, split, masks=masks, saliency=True)
+    except (OSError, ValueError, TypeError) as exc:
+        raise PreflightError(f"{_flag(names, 'saliency_dir')} {data.saliency_dir}: {exc}") from exc
+
+
+#: The path arguments a dataset may be given, and whether each is a file or a folder.
+_GIVEN_PATHS = (("sbd_root", "folder"), ("labels_file", "file"), ("classes_file", "file"),
+                ("annotations_dir", "folder"), ("mask_dir", "folder"),
+                ("saliency_dir", "folder"))
+
+
+def _check_given_paths(
+    data: DataConfig, split: str, *, masks: bool, saliency: bool,
+    names: Mapping[str, str] | None,
+) -> None:
+    """Every path the user gave (and this stage reads) exists, named by its own argument."""
+    for argument, kind in _GIVEN_PATHS:
+        value = getattr(data, argument)
+        if value is None or (argument == "mask_dir" and not masks) or (
+                argument == "saliency_dir" and not (saliency and split == "train")):
+            continue
+        path = Path(value).expanduser()
+        if not (path.is_dir() if kind == "folder" else path.is_file()):
+            raise PreflightError(f"{_flag(names, argument)} {value}: {kind} not found")
 
 
 def _check_voc_lists(
@@ -260,24 +287,25 @@ def _check_saliency(
     dataset: Sequence[Sample], data: DataConfig, word: str, names: Mapping[str, str] | None
 ) -> None:
     flag = _flag(names, "saliency_dir")
-    folder = getattr(getattr(dataset, "saliency", None), "root", None)
+    folder = None if data.saliency_dir is None else Path(data.saliency_dir).expanduser()
+    if folder is None and data.dataset == "folder":
+        default = Path(data.root) / "saliency"  # type: ignore[arg-type]
+        folder = default if default.is_dir() else None
     if folder is None:
-        where = (f" (no complete {Path(data.root) / 'saliency'} folder)"  # type: ignore[arg-type]
-                 if data.dataset == "folder" else "")
         raise PreflightError(
-            f"{flag}: the proxy labels fuse saliency maps, and none were given{where}; give the "
+            f"{flag}: the proxy labels fuse saliency maps, and none were given; give the "
             f"folder of <name>.png maps, or use {_flag(names, 'proxy')} threshold"
         )
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise PreflightError(f"{flag} {data.saliency_dir}: folder not found")
-    needed = images_with_a_class(dataset)
+    # a folder dataset reads a map for every image; the others for those with a class
+    needed = (list(dataset.names) if data.dataset == "folder"  # type: ignore[attr-defined]
+              else images_with_a_class(dataset))
     have = _stems(folder, ".png")
     missing = [n for n in needed if n not in have]
     if missing:
+        shown = f"{flag} {data.saliency_dir}" if data.saliency_dir else f"{flag}: {folder}"
         raise PreflightError(
-            f"{flag} {data.saliency_dir or folder}: no saliency map for {len(missing)} of "
-            f"{len(needed)} {word} images ({describe_names(missing)})"
+            f"{shown}: no saliency map for {len(missing)} of {len(needed)} {word} images "
+            f"({describe_names(missing)})"
         )
 
 
