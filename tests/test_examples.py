@@ -127,6 +127,12 @@ def test_help_mentions_voc_root(name, capsys):
         script(name)["parse"](["--help"])
     out = capsys.readouterr().out
     assert "--voc-root" in out and "--run-dir" in out and "--dataset" in out
+    # what each dataset needs, and each dataset's own flags
+    for needle in ("synthetic  nothing", "voc        --data-root", "coco       --data-root",
+                   "folder     --data-root", "--sbd-root", "--train-list", "--voc-labels",
+                   "--labels-file", "--classes-file", "--annotations-dir", "--mask-dir",
+                   "--saliency-dir", "{synthetic,voc,coco,folder}"):
+        assert needle in out, needle
 
 
 # -- every dataset through every script --------------------------------------------------------

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import cast
 
 from torch import nn
 
@@ -99,20 +100,20 @@ def load_dataset(
                                part_prob=data.synthetic_part_prob)
     elif data.dataset == "voc":
         label_source = (data.voc_labels if train else "auto") if masks else "none"
-        dataset = VOCSegmentation(
+        dataset = cast(Sequence[Sample], VOCSegmentation(
             data.root,  # type: ignore[arg-type]
             name, sbd_root=data.sbd_root, label_source=label_source, saliency_dir=saliency_dir,
             image_list=listed,
-        )
+        ))
     elif data.dataset == "coco":
         from ..data.coco import COCOSegmentation
 
         root = Path(data.root)  # type: ignore[arg-type]
         annotations = (None if data.annotations_dir is None
                        else Path(data.annotations_dir) / f"instances_{name}.json")
-        dataset = COCOSegmentation(root, name, annotations=annotations, masks=masks,
-                                   mask_dir=data.mask_dir if masks else None,
-                                   saliency_dir=saliency_dir)
+        dataset = cast(Sequence[Sample], COCOSegmentation(
+            root, name, annotations=annotations, masks=masks,
+            mask_dir=data.mask_dir if masks else None, saliency_dir=saliency_dir))
     else:
         from ..data.folder import FolderDataset
 
@@ -123,11 +124,11 @@ def load_dataset(
             chosen = name if (root / "splits" / f"{name}.txt").is_file() else None
         folder_saliency: str | None = "auto" if data.saliency_dir is None else data.saliency_dir
         folder_masks: str | None = "auto" if data.mask_dir is None else data.mask_dir
-        dataset = FolderDataset(
+        dataset = cast(Sequence[Sample], FolderDataset(
             root, labels=data.labels_file, classes=data.classes_file, split=chosen,
             mask_dir=folder_masks if masks else None,
             saliency_dir=folder_saliency if (train and saliency) else None,
-        )
+        ))
     return WithLabels(dataset, labels_from) if labels_from is not None else dataset
 
 

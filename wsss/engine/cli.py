@@ -82,6 +82,7 @@ FLAGS: Mapping[str, str] = MappingProxyType({
     "seed": "--data-seed",
     "synthetic_part_prob": "--synthetic-part-prob",
     "checkpoint": "--checkpoint",
+    "weights": "--weights",
     "attention_dir": "--attention-dir",
     "labels_dir": "--labels-dir",
     "name": "--model",
@@ -455,11 +456,10 @@ def scratch_warning(data: DataConfig, weights: str | None, log: Any = print) -> 
     >>> scratch_warning(DataConfig(dataset="voc", root="data"), None, log=lambda m: None)[:40]
     'WARNING: no --weights: every network tra'
     """
-    if data.synthetic or weights is not None:
+    found = preflight.from_scratch(data, weights, FLAGS)
+    if found is None:
         return None
-    message = ("WARNING: no --weights: every network trains from scratch (random initial "
-               "weights). The published numbers start from ImageNet weights; expect a much "
-               "lower mIoU. Pass --weights FILE (see docs: ImageNet weights).")
+    message = f"WARNING: {found} Pass --weights FILE (docs: Reproducing PASCAL VOC 2012)."
     log(message)
     return message
 

@@ -32,7 +32,7 @@ from ..models import create_model
 from .config import DataConfig, ModelConfig
 
 __all__ = ["PreflightError", "check_checkpoint", "check_coverage", "check_data",
-           "describe_names", "images_with_a_class"]
+           "describe_names", "from_scratch", "images_with_a_class"]
 
 _SPLIT_WORDS = {"train": "training", "val": "validation"}
 
@@ -307,6 +307,31 @@ def _check_saliency(
             f"{shown}: no saliency map for {len(missing)} of {len(needed)} {word} images "
             f"({describe_names(missing)})"
         )
+
+
+def from_scratch(
+    data: DataConfig, weights: str | None, names: Mapping[str, str] | None = None
+) -> str | None:
+    """The warning for a run on real data without initial weights, or ``None``.
+
+    Without ImageNet weights every network starts from random weights; the published numbers
+    all start from ImageNet, so such a run should say so loudly (log, ``config.json``,
+    report). The synthetic recipe pretrains its own backbone and gets no warning.
+
+    Examples
+    --------
+    >>> from_scratch(DataConfig(), None) is None
+    True
+    >>> from_scratch(DataConfig(dataset="voc", root="data"), None)[:54]
+    'no weights: every network trains from scratch (random '
+    >>> from_scratch(DataConfig(dataset="voc", root="data"), "vgg16.pth") is None
+    True
+    """
+    if data.synthetic or weights is not None:
+        return None
+    return (f"no {_flag(names, 'weights')}: every network trains from scratch (random initial "
+            "weights). The published numbers start from ImageNet weights; expect a much lower "
+            "mIoU.")
 
 
 def check_coverage(
