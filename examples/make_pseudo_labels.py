@@ -52,9 +52,11 @@ def main(argv: list[str] | None = None) -> None:
     prior = cli.prior_run(args.attention_dir)
     data = cli.data_config(args, prior)
     score = args.score if args.score is not None else data.synthetic
-    dataset = cli.check_data(data, "train", masks=score, saliency=args.proxy == "saliency")
-    cli.check_outputs(args.attention_dir, dataset, argument="attention_dir",
-                      what="attention map", suffix=".npz")
+    dataset = cli.check_data(data, "train", masks=score, saliency=args.proxy == "saliency",
+                             skip_bad=args.skip_bad)
+    if not args.skip_bad:  # with --skip-bad, images without a map are skipped and listed
+        cli.check_outputs(args.attention_dir, dataset, argument="attention_dir",
+                          what="attention map", suffix=".npz")
     ctx = init_distributed(cli.device_arg(args))
     overrides = {k: v for k, v in (("conflict_threshold", args.conflict_threshold),
                                    ("min_foreground", args.min_foreground)) if v is not None}
@@ -79,4 +81,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

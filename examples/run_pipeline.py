@@ -60,7 +60,8 @@ def main(argv: list[str] | None = None) -> PipelineResult:
     cli.set_threads(args.threads)
     data = cli.data_config(args)
     cli.check_weights(args.weights)
-    cli.check_data(data, "train", masks=True, saliency=args.proxy == "saliency")
+    cli.check_data(data, "train", masks=True, saliency=args.proxy == "saliency",
+                   skip_bad=args.skip_bad)
     cli.check_data(data, "val", masks=True)
     root = Path(args.run_dir)
     if root.exists() and any(root.iterdir()) and not args.resume:
@@ -90,4 +91,4 @@ def main(argv: list[str] | None = None) -> PipelineResult:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

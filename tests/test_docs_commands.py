@@ -99,7 +99,7 @@ def test_the_paper_batch_on_four_processes_is_refused():
     """The command users once copied: batch 10 cannot split over 4 processes of 1 image."""
     module = runpy.run_path(str(ROOT / "examples" / "train_seenet.py"), run_name="not_main")
     args = module["parse"](["--batch-size", "10", "--micro-batch", "1"])
-    with pytest.raises(SystemExit, match=r"use 8 or 12"):
+    with pytest.raises(ValueError, match=r"use 8 or 12"):
         cli.check_batch(cli.train_config(args, RECIPES["voc"].classifier_train), 4)
 
 

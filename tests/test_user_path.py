@@ -64,20 +64,20 @@ def test_saliency_folder_must_cover_every_training_image(voc, seenet_run, tmp_pa
                                       "--scales", "1.0", "--run-dir", str(attention)])
     saliency = write_saliency(tmp_path / "sal", ["2009_000001"])  # 1 of the 4 images
     labels = tmp_path / "labels"
-    with pytest.raises(SystemExit, match=(
+    with pytest.raises(ValueError, match=(
             rf"^--saliency-dir {saliency}: no saliency map for 3 of 4 training images "
             r"\(2007_000032, 2008_000002, 2008_000003\)$")):
         script("make_pseudo_labels")["main"]([*SMALL, "--attention-dir", str(attention / "maps"),
                                               "--saliency-dir", str(saliency),
                                               "--run-dir", str(labels)])
     assert not labels.exists()  # nothing written: config.json comes after the checks
-    with pytest.raises(SystemExit, match=r"^--saliency-dir: the proxy labels fuse saliency maps, "
+    with pytest.raises(ValueError, match=r"^--saliency-dir: the proxy labels fuse saliency maps, "
                                          r"and none were given; .* or use --proxy threshold$"):
         script("make_pseudo_labels")["main"]([*SMALL, "--attention-dir", str(attention / "maps"),
                                               "--run-dir", str(labels)])
     # the main job checks the same before its first stage
     run = tmp_path / "pipeline"
-    with pytest.raises(SystemExit, match=rf"^--saliency-dir {saliency}: no saliency map for 3 "):
+    with pytest.raises(ValueError, match=rf"^--saliency-dir {saliency}: no saliency map for 3 "):
         script("run_pipeline")["main"]([*voc_flags(voc), *SMALL, "--saliency-dir", str(saliency),
                                         "--run-dir", str(run)])
     assert not run.exists()
@@ -86,65 +86,65 @@ def test_saliency_folder_must_cover_every_training_image(voc, seenet_run, tmp_pa
 def test_train_aug_needs_the_sbd_folder(voc, tmp_path):
     run = tmp_path / "run"
     for name in SCRIPTS[:1] + SCRIPTS[-1:]:
-        with pytest.raises(SystemExit, match=r"^--sbd-root: the train_aug split needs the SBD "
+        with pytest.raises(ValueError, match=r"^--sbd-root: the train_aug split needs the SBD "
                                              r"folder \(benchmark_RELEASE\), or the field's "
                                              r"train_aug.txt as --train-list$"):
             script(name)["main"](["--dataset", "voc", "--data-root", str(voc.root), *SMALL,
                                   "--run-dir", str(run)])
     assert not run.exists()
-    with pytest.raises(SystemExit, match=rf"^--sbd-root {tmp_path}: .*no SBD found"):
+    with pytest.raises(ValueError, match=rf"^--sbd-root {tmp_path}: .*no SBD found"):
         script("train_seenet")["main"](["--dataset", "voc", "--data-root", str(voc.root),
                                         "--sbd-root", str(tmp_path), *SMALL])
 
 
 def test_data_root_and_split_errors_name_their_flags(voc, tmp_path):
     missing = tmp_path / "nowhere"
-    with pytest.raises(SystemExit, match=rf"^--data-root {missing}: folder not found$"):
+    with pytest.raises(ValueError, match=rf"^--data-root {missing}: folder not found$"):
         script("train_seenet")["main"](["--dataset", "voc", "--data-root", str(missing), *SMALL])
-    with pytest.raises(SystemExit, match=rf"^--data-root {tmp_path}: .*no PASCAL VOC 2012 found"):
+    with pytest.raises(ValueError, match=rf"^--data-root {tmp_path}: .*no PASCAL VOC 2012 found"):
         script("train_seenet")["main"](["--voc-root", str(tmp_path), *SMALL])
-    with pytest.raises(SystemExit, match=r"^--train-split trainaug: expected one of"):
+    with pytest.raises(ValueError, match=r"^--train-split trainaug: expected one of"):
         script("train_seenet")["main"]([*voc_flags(voc), "--train-split", "trainaug", *SMALL])
-    with pytest.raises(SystemExit, match=rf"^--train-list {missing}: list file not found$"):
+    with pytest.raises(ValueError, match=rf"^--train-list {missing}: list file not found$"):
         script("train_seenet")["main"]([*voc_flags(voc), "--train-list", str(missing), *SMALL])
     (voc.voc / "JPEGImages" / "2008_000002.jpg").unlink()
-    with pytest.raises(SystemExit, match=r"^--data-root .*: no image for 1 of 4 training images "
+    with pytest.raises(ValueError, match=r"^--data-root .*: no image for 1 of 4 training images "
                                          r"in .*JPEGImages \(2008_000002\)$"):
         script("train_seenet")["main"]([*voc_flags(voc), *SMALL])
-    with pytest.raises(SystemExit, match=r"^--weights .*vgg.pth: file not found$"):
+    with pytest.raises(ValueError, match=r"^--weights .*vgg.pth: file not found$"):
         script("train_seenet")["main"](["--weights", str(tmp_path / "vgg.pth"), *SMALL])
-    with pytest.raises(SystemExit, match=r"^--sbd-root: only the voc dataset reads it"):
+    with pytest.raises(ValueError, match=r"^--sbd-root: only the voc dataset reads it"):
         script("train_seenet")["main"](["--sbd-root", str(tmp_path), *SMALL])
 
 
 def test_checkpoint_errors_name_the_flags(voc, seenet_run, tmp_path):
     make_attention = script("make_attention")["main"]
-    with pytest.raises(SystemExit, match=r"^--checkpoint .*model.pt: file not found$"):
+    with pytest.raises(ValueError, match=r"^--checkpoint .*model.pt: file not found$"):
         make_attention([*SMALL, "--checkpoint", str(tmp_path / "none" / "model.pt")])
     # a backbone other than the one the checkpoint's run was trained on: both values named
-    with pytest.raises(SystemExit, match=(
+    with pytest.raises(ValueError, match=(
             rf"^--backbone vgg16: the run in {seenet_run / 'config.json'} used 'vgg16_tiny3'; "
             r"leave --backbone out to use the run's value, or give 'vgg16_tiny3'$")):
         make_attention([*SMALL, "--checkpoint", str(seenet_run / "model.pt"),
                         "--backbone", "vgg16"])
-    with pytest.raises(SystemExit, match=r"^--model cam_classifier: the run in .* used 'seenet'"):
+    with pytest.raises(ValueError, match=r"^--model cam_classifier: the run in .* used 'seenet'"):
         make_attention([*SMALL, "--checkpoint", str(seenet_run / "model.pt"),
                         "--model", "cam_classifier"])
-    with pytest.raises(SystemExit, match=r"^--dataset synthetic: the run in .* used 'voc'"):
+    with pytest.raises(ValueError, match=r"^--dataset synthetic: the run in .* used 'voc'"):
         make_attention([*SMALL, "--checkpoint", str(seenet_run / "model.pt"),
                         "--dataset", "synthetic"])
     # without the run's config.json the weights themselves are compared with the network
     alone = tmp_path / "alone"
     alone.mkdir()
     shutil.copy(seenet_run / "model.pt", alone / "model.pt")
-    with pytest.raises(SystemExit, match=r"^--checkpoint .*model.pt: the weights do not fit "
+    with pytest.raises(ValueError, match=r"^--checkpoint .*model.pt: the weights do not fit "
                                          r"seenet on --backbone vgg16_tiny with 20 classes"):
         make_attention([*voc_flags(voc), *SMALL, "--checkpoint", str(alone / "model.pt"),
                         "--backbone", "vgg16_tiny"])
     from _mini_folder import build_mini_folder
 
     folder = build_mini_folder(tmp_path / "folder")
-    with pytest.raises(SystemExit, match=r"^--checkpoint .*model.pt: the weights hold 20 "
+    with pytest.raises(ValueError, match=r"^--checkpoint .*model.pt: the weights hold 20 "
                                          r"classes, the data has 3; use the checkpoint"):
         make_attention(["--dataset", "folder", "--data-root", str(folder.root), *SMALL,
                         "--checkpoint", str(alone / "model.pt"), "--backbone", "vgg16_tiny3"])
@@ -152,7 +152,7 @@ def test_checkpoint_errors_name_the_flags(voc, seenet_run, tmp_path):
 
 def test_batch_size_must_split_over_the_processes(monkeypatch, tmp_path):
     monkeypatch.setenv("WORLD_SIZE", "4")
-    with pytest.raises(SystemExit, match=r"^--batch-size 10: not a multiple of --micro-batch "
+    with pytest.raises(ValueError, match=r"^--batch-size 10: not a multiple of --micro-batch "
                                          r"\(1\) x processes \(4\); use 8 or 12$"):
         script("train_seenet")["main"](["--batch-size", "10", "--micro-batch", "1", *SMALL,
                                         "--run-dir", str(tmp_path / "run")])
@@ -194,7 +194,7 @@ def test_a_pipeline_stage_is_read_from_the_pipeline_config(tmp_path):
     pipeline = json.loads((run / "config.json").read_text())
     assert config["data"]["synthetic_train"] == 8 and config["data"]["image_size"] == 48
     assert config["model"]["backbone"] == pipeline["deeplab"]["backbone"] == "vgg16_tiny"
-    with pytest.raises(SystemExit, match=r"^--backbone resnet_tiny: the run in .*config.json "
+    with pytest.raises(ValueError, match=r"^--backbone resnet_tiny: the run in .*config.json "
                                          r"used 'vgg16_tiny3'"):
         script("make_attention")["main"]([*SMALL, "--backbone", "resnet_tiny", "--checkpoint",
                                           str(run / "seenet" / "model.pt")])
@@ -213,7 +213,7 @@ def test_classifier_training_reads_no_masks_and_no_saliency(voc, tmp_path):
     assert arguments["label_source"] == "none" and arguments["saliency_dir"] is None
     assert (run / "model.pt").exists()
     # the stages that score against the ground truth do need it, and say which image lacks it
-    with pytest.raises(SystemExit, match=r"^--data-root .*: no pixel labels for 1 of 4 training "
+    with pytest.raises(ValueError, match=r"^--data-root .*: no pixel labels for 1 of 4 training "
                                          r"images \(2008_000002\)"):
         script("train_deeplab")["main"]([*voc_flags(voc), "--ground-truth", *SMALL,
                                          "--run-dir", str(tmp_path / "deeplab")])
@@ -252,7 +252,7 @@ def test_threads_flag_is_honoured(name, tmp_path, monkeypatch):
     before = torch.get_num_threads()
     try:
         torch.set_num_threads(1)
-        with pytest.raises(SystemExit, match="--data-root"):  # set before the checks fail
+        with pytest.raises(ValueError, match="--data-root"):  # set before the checks fail
             script(name)["main"](["--dataset", "folder", "--data-root", str(tmp_path / "x"),
                                   "--threads", "2"])
         assert torch.get_num_threads() == 2

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -52,6 +52,7 @@ __all__ = [
     "open_run",
     "prior_run",
     "resolve",
+    "run",
     "scratch_warning",
     "set_threads",
     "train_config",
@@ -165,20 +166,20 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--data-seed", type=int, help="synthetic dataset seed (default 0)")
 
 
-def _flag_error(exc: Exception) -> SystemExit:
-    """``exc`` (a message starting ``argument: ...``) as a SystemExit naming the flag."""
+def _flag_error(exc: Exception) -> PreflightError:
+    """``exc`` (a message starting ``argument: ...``) as a PreflightError naming the flag."""
     message = str(exc)
     head, sep, tail = message.partition(": ")
     if sep and head in FLAGS:
         message = f"{FLAGS[head]}: {tail}"
-    return SystemExit(message)
+    return PreflightError(message)
 
 
 def prior_run(path: str | Path | None) -> PriorRun | None:
     """The earlier run that wrote ``path`` (a checkpoint or an output folder), or ``None``.
 
-    See :func:`~wsss.engine.runconfig.read_prior_run`; a broken ``config.json`` exits with
-    its message.
+    See :func:`~wsss.engine.runconfig.read_prior_run` (a broken ``config.json`` is a
+    ``ValueError`` naming it).
 
     Examples
     --------
@@ -188,10 +189,7 @@ def prior_run(path: str | Path | None) -> PriorRun | None:
     """
     if path is None:
         return None
-    try:
-        return read_prior_run(resolve(path))
-    except ValueError as exc:
-        raise SystemExit(str(exc)) from None
+    return read_prior_run(resolve(path))
 
 
 def data_config(args: argparse.Namespace, prior: PriorRun | None = None) -> DataConfig:
@@ -202,7 +200,7 @@ def data_config(args: argparse.Namespace, prior: PriorRun | None = None) -> Data
 
     Raises
     ------
-    SystemExit
+    PreflightError
         A flag is missing, malformed or conflicts with ``prior``; the message names it.
 
     Examples
@@ -217,21 +215,21 @@ def data_config(args: argparse.Namespace, prior: PriorRun | None = None) -> Data
     >>> data_config(parser.parse_args(["--dataset", "voc"]))
     Traceback (most recent call last):
     ...
-    SystemExit: --data-root: the voc dataset needs its folder
+    wsss.engine.preflight.PreflightError: --data-root: the voc dataset needs its folder
     >>> data_config(parser.parse_args(["--dataset", "folder", "--data-root", "d",
     ...                                "--sbd-root", "sbd"]))
     Traceback (most recent call last):
     ...
-    SystemExit: --sbd-root: only the voc dataset reads it, not 'folder'
+    wsss.engine.preflight.PreflightError: --sbd-root: only the voc dataset reads it, not 'folder'
     """
     given = {field: getattr(args, dest) for field, dest in _DATA_FLAGS.items()
              if getattr(args, dest, None) is not None}
     if getattr(args, "voc_root", None) is not None:
         root = given.get("root", args.voc_root)
         if given.get("dataset", "voc") != "voc" or root != args.voc_root:
-            raise SystemExit("--voc-root: it means --dataset voc --data-root VOC_ROOT; it "
-                             f"conflicts with --dataset {args.dataset} "
-                             f"--data-root {args.data_root}")
+            raise PreflightError("--voc-root: it means --dataset voc --data-root VOC_ROOT; it "
+                                 f"conflicts with --dataset {args.dataset} "
+                                 f"--data-root {args.data_root}")
         given.update(dataset="voc", root=args.voc_root)
     if given.get("root") is not None:
         given["root"] = str(resolve(given["root"]))
@@ -240,14 +238,11 @@ def data_config(args: argparse.Namespace, prior: PriorRun | None = None) -> Data
         stored = dataclasses.asdict(prior.data)
         if "dataset" not in given and "root" in given:
             given["dataset"] = stored["dataset"]
-        try:
-            values = merge(given, stored, source=str(prior.config_path), names=FLAGS,
-                           fixed=IDENTITY_FIELDS)
-        except PreflightError as exc:
-            raise SystemExit(str(exc)) from None
+        values = merge(given, stored, source=str(prior.config_path), names=FLAGS,
+                       fixed=IDENTITY_FIELDS)
     dataset = values.get("dataset") or "synthetic"
     if dataset != "synthetic" and values.get("root") is None:
-        raise SystemExit(f"--data-root: the {dataset} dataset needs its folder")
+        raise PreflightError(f"--data-root: the {dataset} dataset needs its folder")
     try:
         return DataConfig(**{**values, "dataset": dataset})
     except (TypeError, ValueError) as exc:
@@ -313,11 +308,8 @@ def model_config(
     if prior is not None and prior.model is not None:
         stored = dataclasses.asdict(prior.model)
         stored.pop("weights")
-        try:
-            values = merge(given, stored, source=str(prior.config_path), names=FLAGS,
-                           fixed=("name", "backbone", "weights_format"))
-        except PreflightError as exc:
-            raise SystemExit(str(exc)) from None
+        values = merge(given, stored, source=str(prior.config_path), names=FLAGS,
+                       fixed=("name", "backbone", "weights_format"))
     else:
         values.update(given)
     return ModelConfig(name=values["name"], backbone=values["backbone"], weights=args.weights,
@@ -325,28 +317,27 @@ def model_config(
 
 
 def check_data(
-    data: DataConfig, split: str, *, masks: bool = False, saliency: bool = False
+    data: DataConfig, split: str, *, masks: bool = False, saliency: bool = False,
+    skip_bad: bool = False,
 ) -> Sequence[Sample]:
-    """:func:`wsss.engine.preflight.check_data` with errors that name flags (and exit).
+    """:func:`wsss.engine.preflight.check_data` with errors that name flags (errors name the flags).
 
     Examples
     --------
     >>> check_data(DataConfig(dataset="folder", root="/no/such/folder"), "train")
     Traceback (most recent call last):
     ...
-    SystemExit: --data-root /no/such/folder: folder not found
+    wsss.engine.preflight.PreflightError: --data-root /no/such/folder: folder not found
     """
-    try:
-        return preflight.check_data(data, split, masks=masks, saliency=saliency, names=FLAGS)
-    except PreflightError as exc:
-        raise SystemExit(str(exc)) from None
+    return preflight.check_data(data, split, masks=masks, saliency=saliency,
+                                skip_bad=skip_bad, names=FLAGS)
 
 
 def check_checkpoint(
     path: str | Path, model: ModelConfig, dataset: Sequence[Sample],
     prior: PriorRun | None = None,
 ) -> None:
-    """Check ``--checkpoint`` against the network and the dataset's classes (and exit).
+    """Check ``--checkpoint`` against the network and the dataset's classes (errors name the flags).
 
     The classes the earlier run recorded must be the dataset's, in order; then
     :func:`wsss.engine.preflight.check_checkpoint` compares the weights with the network.
@@ -358,24 +349,21 @@ def check_checkpoint(
     ...                  SyntheticVOC(1, image_size=48))
     Traceback (most recent call last):
     ...
-    SystemExit: --checkpoint /no/such/model.pt: file not found
+    wsss.engine.preflight.PreflightError: --checkpoint /no/such/model.pt: file not found
     """
     names = class_names(dataset)
     if prior is not None and prior.class_names is not None and prior.class_names != names:
-        raise SystemExit(
+        raise PreflightError(
             f"--checkpoint {path}: the run in {prior.config_path} was trained on the classes "
             f"{list(prior.class_names)}, the data has {list(names)}"
         )
-    try:
-        preflight.check_checkpoint(resolve(path), model, len(names), names=FLAGS)
-    except PreflightError as exc:
-        raise SystemExit(str(exc)) from None
+    preflight.check_checkpoint(resolve(path), model, len(names), names=FLAGS)
 
 
 def check_outputs(
     folder: str | Path, dataset: Sequence[Sample], *, argument: str, what: str, suffix: str
 ) -> None:
-    """Check that an earlier stage's output folder covers every image with a class (and exit).
+    """Check that an earlier stage's output folder covers every image with a class (errors name the flags).
 
     Examples
     --------
@@ -384,25 +372,23 @@ def check_outputs(
     ...               what="attention map", suffix=".npz")
     Traceback (most recent call last):
     ...
-    SystemExit: --attention-dir /no/such/maps: folder not found
+    wsss.engine.preflight.PreflightError: --attention-dir /no/such/maps: folder not found
     """
-    try:
-        preflight.check_coverage(folder, preflight.images_with_a_class(dataset), suffix,
-                                 argument=argument, what=what, names=FLAGS)
-    except PreflightError as exc:
-        raise SystemExit(str(exc)) from None
+    preflight.check_coverage(folder, preflight.images_with_a_class(dataset), suffix,
+                             argument=argument, what=what, names=FLAGS)
 
 
 def check_batch(config: TrainConfig, world_size: int) -> None:
-    """Check that ``--batch-size`` splits into ``--micro-batch`` x processes (and exit).
+    """Check that ``--batch-size`` splits into ``--micro-batch`` x processes (errors name the flags).
 
     Examples
     --------
     >>> check_batch(TrainConfig(iterations=1, batch_size=8, micro_batch=1), 4)  # 2 accumulated
-    >>> check_batch(TrainConfig(iterations=1, batch_size=10, micro_batch=1), 4)
-    Traceback (most recent call last):
-    ...
-    SystemExit: --batch-size 10: not a multiple of --micro-batch (1) x processes (4); use 8 or 12
+    >>> try:
+    ...     check_batch(TrainConfig(iterations=1, batch_size=10, micro_batch=1), 4)
+    ... except PreflightError as error:
+    ...     print(error)
+    --batch-size 10: not a multiple of --micro-batch (1) x processes (4); use 8 or 12
     """
     try:
         config.accumulation(world_size)
@@ -411,12 +397,13 @@ def check_batch(config: TrainConfig, world_size: int) -> None:
         step = micro * world_size
         below, above = config.batch_size // step * step, (config.batch_size // step + 1) * step
         use = f"{below} or {above}" if below else str(above)
-        raise SystemExit(f"--batch-size {config.batch_size}: not a multiple of --micro-batch "
-                         f"({micro}) x processes ({world_size}); use {use}") from None
+        raise PreflightError(f"--batch-size {config.batch_size}: not a multiple of "
+                             f"--micro-batch ({micro}) x processes ({world_size}); "
+                             f"use {use}") from None
 
 
 def check_weights(weights: str | None) -> None:
-    """Check that the ``--weights`` file exists (and exit).
+    """Check that the ``--weights`` file exists (errors name the flags).
 
     Examples
     --------
@@ -424,10 +411,10 @@ def check_weights(weights: str | None) -> None:
     >>> check_weights("/no/such/vgg16.pth")
     Traceback (most recent call last):
     ...
-    SystemExit: --weights /no/such/vgg16.pth: file not found
+    wsss.engine.preflight.PreflightError: --weights /no/such/vgg16.pth: file not found
     """
     if weights is not None and not resolve(weights).is_file():
-        raise SystemExit(f"--weights {weights}: file not found")
+        raise PreflightError(f"--weights {weights}: file not found")
 
 
 def world_size() -> int:
@@ -443,7 +430,7 @@ def world_size() -> int:
     try:
         return max(int(value), 1)
     except ValueError:
-        raise SystemExit(f"WORLD_SIZE: expected an int, got {value!r}") from None
+        raise PreflightError(f"WORLD_SIZE: expected an int, got {value!r}") from None
 
 
 def scratch_warning(data: DataConfig, weights: str | None, log: Any = print) -> str | None:
@@ -614,6 +601,28 @@ def set_threads(threads: int | None) -> None:
         if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
             raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
         torch.set_num_threads(threads)
+
+
+def run(main: Callable[[], object]) -> None:
+    """Run a script's ``main()``; an input error exits with its message, not a traceback.
+
+    Scripts end with ``if __name__ == "__main__": cli.run(main)``. Called in-process,
+    ``main(argv)`` raises the :class:`~wsss.engine.preflight.PreflightError` (a
+    ``ValueError``) itself.
+
+    Examples
+    --------
+    >>> def main():
+    ...     raise PreflightError("--data-root data: folder not found")
+    >>> run(main)
+    Traceback (most recent call last):
+    ...
+    SystemExit: error: --data-root data: folder not found
+    """
+    try:
+        main()
+    except PreflightError as exc:
+        raise SystemExit(f"error: {exc}") from None
 
 
 def resolve(path: str | Path) -> Path:

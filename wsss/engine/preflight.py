@@ -103,6 +103,7 @@ def check_data(
     *,
     masks: bool = False,
     saliency: bool = False,
+    skip_bad: bool = False,
     names: Mapping[str, str] | None = None,
 ) -> Sequence[Sample]:
     """Check that split ``split`` of ``data`` can be read, and return it (opened, not read).
@@ -122,6 +123,9 @@ def check_data(
         The stage reads pixel labels (evaluation, scoring, DeepLab on the ground truth).
     saliency
         The stage fuses saliency maps (proxy labels with the ``saliency`` proxy).
+    skip_bad
+        The stage skips images whose inputs are missing or unreadable: a saliency folder that
+        lacks maps is then not an error (the folder itself must exist).
     names
         How to name the arguments in messages (e.g. command-line flags); see the module
         docstring.
@@ -183,7 +187,7 @@ def check_data(
         )
     if not saliency:
         return dataset
-    _check_saliency(dataset, data, word, names)
+    _check_saliency(dataset, data, word, names, skip_bad)
     try:
         return load_dataset(data, split, masks=masks, saliency=True)
     except (OSError, ValueError, TypeError) as exc:
@@ -284,7 +288,8 @@ def _check_voc_files(
 
 
 def _check_saliency(
-    dataset: Sequence[Sample], data: DataConfig, word: str, names: Mapping[str, str] | None
+    dataset: Sequence[Sample], data: DataConfig, word: str, names: Mapping[str, str] | None,
+    skip_bad: bool,
 ) -> None:
     flag = _flag(names, "saliency_dir")
     folder = None if data.saliency_dir is None else Path(data.saliency_dir).expanduser()
@@ -301,7 +306,7 @@ def _check_saliency(
               else images_with_a_class(dataset))
     have = _stems(folder, ".png")
     missing = [n for n in needed if n not in have]
-    if missing:
+    if missing and not skip_bad:
         shown = f"{flag} {data.saliency_dir}" if data.saliency_dir else f"{flag}: {folder}"
         raise PreflightError(
             f"{shown}: no saliency map for {len(missing)} of {len(needed)} {word} images "
@@ -392,8 +397,10 @@ def check_checkpoint(
     Raises
     ------
     PreflightError
-        The file is missing or unreadable, or does not fit; the message names the checkpoint,
-        the backbone and the class count as given (``names``), and what differs.
+        The file is missing, or does not fit; the message names the checkpoint, the backbone
+        and the class count as given (``names``), and what differs.
+    wsss.io.CheckpointError
+        The file is truncated, corrupt or unsafe to load (its message names the file).
 
     Examples
     --------
@@ -413,12 +420,9 @@ def check_checkpoint(
     from .build import output_classes
 
     flag = _flag(names, "checkpoint")
-    try:
-        state = load_checkpoint(path, map_location="cpu")
-    except FileNotFoundError:
-        raise PreflightError(f"{flag} {path}: file not found") from None
-    except Exception as exc:  # CheckpointError and friends: unreadable
-        raise PreflightError(f"{flag} {path}: {exc}") from exc
+    if not Path(path).is_file():
+        raise PreflightError(f"{flag} {path}: file not found")
+    state = load_checkpoint(path, map_location="cpu")  # CheckpointError names the file
     if isinstance(state, dict) and "model" in state and "iteration" in state:
         state = state["model"]
     if not isinstance(state, dict):

@@ -30,12 +30,10 @@ _PIPELINE_MODELS = {"seenet": "seenet", "cam": "cam", "pretrain": "pretrain",
                     "deeplab_gt": "deeplab", "attention_seenet": "seenet",
                     "attention_cam": "cam"}
 
-#: DataConfig fields that decide which images and classes a run sees; the others (saliency,
-#: masks) only decide what else is read, and a later stage may give them anew.
-IDENTITY_FIELDS = ("dataset", "root", "train_split", "val_split", "train_list", "val_list",
-                   "sbd_root", "labels_file", "classes_file", "annotations_dir",
-                   "synthetic_train", "synthetic_val", "image_size", "seed",
-                   "synthetic_part_prob")
+#: DataConfig fields a later stage may not change: the kind of dataset. The rest may differ (a
+#: moved data folder, another split, saliency, masks): the classes themselves are compared
+#: where they matter (a checkpoint's class list, the class names stored in attention files).
+IDENTITY_FIELDS = ("dataset",)
 _PATH_FIELDS = ("root", "train_list", "val_list", "sbd_root", "labels_file", "classes_file",
                 "annotations_dir", "mask_dir", "saliency_dir")
 
