@@ -12,14 +12,13 @@ import json
 import re
 import runpy
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
 from _mini_voc import SIZES, VOC_TRAIN, build_mini_voc
 from _reliability import EXAMPLES, run_script
 from PIL import Image
-
-from pathlib import Path
 
 from wsss.data.images import read_label, write_label
 from wsss.engine.labelling import load_attention

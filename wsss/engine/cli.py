@@ -363,7 +363,7 @@ def check_checkpoint(
 def check_outputs(
     folder: str | Path, dataset: Sequence[Sample], *, argument: str, what: str, suffix: str
 ) -> None:
-    """Check that an earlier stage's output folder covers every image with a class (errors name the flags).
+    """Check that an earlier stage's output folder covers every image with a class.
 
     Examples
     --------
@@ -379,7 +379,7 @@ def check_outputs(
 
 
 def check_batch(config: TrainConfig, world_size: int) -> None:
-    """Check that ``--batch-size`` splits into ``--micro-batch`` x processes (errors name the flags).
+    """Check that ``--batch-size`` splits into ``--micro-batch`` x processes.
 
     Examples
     --------
