@@ -320,7 +320,7 @@ def check_data(
     data: DataConfig, split: str, *, masks: bool = False, saliency: bool = False,
     skip_bad: bool = False,
 ) -> Sequence[Sample]:
-    """:func:`wsss.engine.preflight.check_data` with errors that name flags (errors name the flags).
+    """:func:`wsss.engine.preflight.check_data` with errors that name the flags.
 
     Examples
     --------
@@ -337,7 +337,7 @@ def check_checkpoint(
     path: str | Path, model: ModelConfig, dataset: Sequence[Sample],
     prior: PriorRun | None = None,
 ) -> None:
-    """Check ``--checkpoint`` against the network and the dataset's classes (errors name the flags).
+    """Check ``--checkpoint`` against the network and the dataset's classes.
 
     The classes the earlier run recorded must be the dataset's, in order; then
     :func:`wsss.engine.preflight.check_checkpoint` compares the weights with the network.
@@ -403,7 +403,7 @@ def check_batch(config: TrainConfig, world_size: int) -> None:
 
 
 def check_weights(weights: str | None) -> None:
-    """Check that the ``--weights`` file exists (errors name the flags).
+    """Check that the ``--weights`` file exists.
 
     Examples
     --------
