@@ -2,7 +2,8 @@
 
 The extras and their packages are read from ``pyproject.toml`` (``[project.optional-dependencies]``,
 all but ``test``). A test or doctest whose run raises :class:`ModuleNotFoundError` for the module
-of one of those packages is reported as *skipped*, naming the extra to install, provided the
+of one of those packages, or a test module (or a module collected for its doctests) that
+imports one at the top, is reported as *skipped*, naming the extra to install, provided the
 module really is not installed (``importlib.util.find_spec`` finds nothing). With the extra
 installed, every failure stands; so does a missing module that belongs to no extra.
 
@@ -87,15 +88,45 @@ def _first_error(exc: BaseException) -> BaseException | None:
     return exc
 
 
+def _extra_of(module: str) -> tuple[str, str] | None:
+    """``(extra, top-level module)`` if ``module`` belongs to an extra and is not installed."""
+    top = module.split(".")[0]
+    extra = extra_modules().get(top)
+    if extra is None or importlib.util.find_spec(top) is not None:
+        return None
+    return extra, top
+
+
 def missing_extra(exc: BaseException) -> tuple[str, str] | None:
     """``(extra, module)`` if ``exc`` comes from importing an extra's missing module."""
-    modules = extra_modules()
     for link in _exception_chain(_first_error(exc)):
         if isinstance(link, ModuleNotFoundError) and link.name:
-            top = link.name.split(".")[0]
-            if top in modules and importlib.util.find_spec(top) is None:
-                return modules[top], top
+            found = _extra_of(link.name)
+            if found is not None:
+                return found
     return None
+
+
+def _skip_message(found: tuple[str, str]) -> str:
+    extra, module = found
+    _SKIPPED[extra] = _SKIPPED.get(extra, 0) + 1
+    return f"needs the '{extra}' extra ({module!r} is not installed)"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector) -> Iterator[pytest.CollectReport]:
+    """A module that imports a missing extra at the top is skipped, not a collection error."""
+    report: pytest.CollectReport = yield
+    if report.failed:
+        # pytest keeps only the formatted traceback of a failed import; its last line names
+        # the module ("ModuleNotFoundError: No module named 'x'").
+        named = re.findall(r"ModuleNotFoundError: No module named '([\w.]+)'", str(report.longrepr))
+        found = _extra_of(named[-1]) if named else None
+        if found is not None:
+            report.outcome = "skipped"
+            report.longrepr = (str(collector.path), 0, f"Skipped: {_skip_message(found)}")
+            report.result = []
+    return report
 
 
 @pytest.hookimpl(wrapper=True)
@@ -106,15 +137,9 @@ def pytest_runtest_makereport(
     if call.when == "call" and report.failed and call.excinfo is not None:
         found = missing_extra(call.excinfo.value)
         if found is not None:
-            extra, module = found
-            _SKIPPED[extra] = _SKIPPED.get(extra, 0) + 1
             path, line = item.reportinfo()[:2]
             report.outcome = "skipped"
-            report.longrepr = (
-                str(path),
-                (line or 0) + 1,
-                f"Skipped: needs the '{extra}' extra ({module!r} is not installed)",
-            )
+            report.longrepr = (str(path), (line or 0) + 1, f"Skipped: {_skip_message(found)}")
     return report
 
 

@@ -9,16 +9,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wsss.models import (
-    RESNET101_LAYERS,
-    VGG16,
-    VGG16_NARROW_WIDTH,
-    FrozenBatchNorm2d,
-    ResNet,
-    resnet101,
-    resnet_tiny,
-    scale_channels,
-)
+from wsss.models import VGG16, FrozenBatchNorm2d, ResNet, resnet101, resnet_tiny
+from wsss.models.resnet import RESNET101_LAYERS
+from wsss.models.vgg import VGG16_NARROW_WIDTH, scale_channels
 
 CONV_NAMES = [
     f"conv{b}_{i}" for b, n in enumerate((2, 2, 3, 3, 3), start=1) for i in range(1, n + 1)

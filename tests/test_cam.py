@@ -235,3 +235,40 @@ def test_bad_calls():
     wrong = CAMExtractor.from_classifier(make_classifier().float(), "0", nn.Linear(7, 4))
     with pytest.raises(ValueError, match="classifier"):
         wrong(x, torch.ones(2, 4))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        ({"scales": 1.0}, TypeError, "scales"),
+        ({"scales": (float("inf"),)}, ValueError, "scales"),
+        ({"scales": (1.0, -0.5)}, ValueError, "scales"),
+        ({"scales": ()}, ValueError, "scales"),
+        ({"eps": float("nan")}, ValueError, "eps"),
+        ({"eps": -1.0}, ValueError, "eps"),
+        ({"eps": None}, TypeError, "eps"),
+        ({"flip": None}, TypeError, "flip"),
+        ({"branches": "a"}, TypeError, "branches"),
+        ({"amp_dtype": torch.int8}, TypeError, "amp_dtype"),
+        ({"normalization": []}, ValueError, "normalization"),
+    ],
+)
+def test_constructor_arguments_are_checked(kwargs, exc, name):
+    with pytest.raises(exc, match=f"^{name}"):
+        CAMExtractor(ConvMaps(), **kwargs)
+
+
+def test_huge_scale_is_refused_by_name():
+    ext = CAMExtractor(ConvMaps(), scales=(1e9,))
+    with pytest.raises(ValueError, match=r"^scales: "):
+        ext(torch.rand(1, 3, 4, 4), torch.ones(1, 3))
+
+
+def test_from_classifier_names_a_missing_layer():
+    net = make_classifier().float()
+    with pytest.raises(ValueError, match=r"^feature_layer: .*'nope'"):
+        CAMExtractor.from_classifier(net, "nope", net[5])
+    with pytest.raises(ValueError, match=r"^classifier: "):
+        CAMExtractor.from_classifier(net, net[1], "nope")
+    with pytest.raises(TypeError, match=r"^feature_layer: "):
+        CAMExtractor.from_classifier(net, 3, net[5])

@@ -151,8 +151,15 @@ def test_presets():
         ({"bilateral_srgb": float("nan")}, ValueError, "bilateral_srgb"),
         ({"bilateral_sxy": "121"}, TypeError, "bilateral_sxy"),
         ({"gaussian_compat": -1}, ValueError, "gaussian_compat"),
-        ({"iterations": 2.5}, ValueError, "iterations"),
+        ({"iterations": 2.5}, TypeError, "iterations"),
+        ({"iterations": None}, TypeError, "iterations"),
         ({"min_probability": 0.0}, ValueError, "min_probability"),
+        # widths that crashed pydensecrf's process (segmentation fault / abort)
+        ({"gaussian_sxy": 1e-9}, ValueError, "gaussian_sxy"),
+        ({"bilateral_sxy": 1e-9}, ValueError, "bilateral_sxy"),
+        ({"bilateral_srgb": 1e-8}, ValueError, "bilateral_srgb"),
+        ({"gaussian_sxy": 1e-12}, ValueError, "gaussian_sxy"),
+        ({"bilateral_compat": 1e300}, ValueError, "bilateral_compat"),  # NaN marginals
     ],
 )
 def test_params_validation(kwargs, error, name):
@@ -236,3 +243,33 @@ def test_dense_crf_accepts_a_read_only_image():
     probs = np.full((2, 6, 8), 0.5, np.float32)
     out = dense_crf(image, probs, DEEPLAB_V1)
     np.testing.assert_allclose(out.sum(0), 1.0, atol=1e-5)
+
+
+_SMALLEST_WIDTHS = """
+import numpy as np
+from wsss.crf import MIN_KERNEL_WIDTH as w, CRFParams, dense_crf
+rng = np.random.default_rng(0)
+for h, width in ((4, 5), (64, 64), (300, 200)):
+    image = rng.integers(0, 256, (h, width, 3), dtype=np.uint8)
+    probs = np.full((2, h, width), 0.5, np.float32)
+    out = dense_crf(image, probs, CRFParams(w, 3, w, w, 4, 2))
+    assert np.isfinite(out).all() and np.allclose(out.sum(axis=0), 1, atol=1e-4)
+print("ok")
+"""
+
+
+def test_smallest_allowed_kernel_widths_run_in_a_child_process():
+    """The floor of CRFParams keeps the solver alive (a crash would kill only the child)."""
+    import subprocess
+    import sys
+
+    pytest.importorskip("pydensecrf.densecrf")
+    done = subprocess.run([sys.executable, "-c", _SMALLEST_WIDTHS], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.strip() == "ok"
+
+
+def test_empty_image_is_refused_by_name():
+    with pytest.raises(ValueError, match=r"^image: "):
+        dense_crf(np.zeros((0, 5, 3), np.uint8), np.zeros((2, 0, 5), np.float32))

@@ -98,15 +98,39 @@ def scratch_project(tmp_path: Path) -> Path:
     return tmp_path
 
 
+TOP_LEVEL = f"""
+import {MISSING}.sub  # noqa: F401
+
+
+def test_never_runs():
+    pass
+"""
+
+TOP_LEVEL_MODULE = f'''
+"""A module of the package that needs the extra at import.
+
+>>> 1
+1
+"""
+import {MISSING}  # noqa: F401
+'''
+
+
+def pytest_in(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "--doctest-modules", "-rsfE", "-p", "no:cacheprovider",
+         *args],
+        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+    )
+
+
 def run_scratch(tmp_path: Path) -> str:
     scratch_project(tmp_path)
     (tmp_path / "scratch_mod.py").write_text(MODULE)
+    (tmp_path / "scratch_top.py").write_text(TOP_LEVEL_MODULE)
     (tmp_path / "test_scratch.py").write_text(TESTS)
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", "--doctest-modules", "-rsf", "-p", "no:cacheprovider",
-         "scratch_mod.py", "test_scratch.py"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
-    )
+    (tmp_path / "test_top_level.py").write_text(TOP_LEVEL)
+    result = pytest_in(tmp_path, ".")
     assert result.returncode == 1, result.stdout + result.stderr  # some tests fail
     return result.stdout
 
@@ -125,13 +149,26 @@ def outcome(output: str, name: str) -> str:
 
 def test_missing_extra_module_is_skipped_naming_the_extra(output):
     skipped = [line for line in output.splitlines() if line.startswith("SKIPPED")]
-    assert len(skipped) == 3, output
+    assert len(skipped) == 5, output  # one summary line per place
     assert all(f"needs the 'fake' extra ('{MISSING}' is not installed)" in s for s in skipped)
     # each skip points at the item (its docstring or its def line), not at the conftest
     assert sum("scratch_mod.py:3:" in s for s in skipped) == 1, output
     assert sum("scratch_mod.py:11:" in s for s in skipped) == 1, output
     assert sum("test_scratch.py:2:" in s for s in skipped) == 1, output
-    assert "3 test(s) skipped: the 'fake' extra is not installed" in output
+    # modules that import the extra at the top: skipped whole, not collection errors
+    assert sum("[1] scratch_top.py:" in s for s in skipped) == 1, output
+    # a test file is collected twice under --doctest-modules (its tests, its doctests)
+    assert sum("[2] test_top_level.py:" in s for s in skipped) == 1, output
+    assert "6 test(s) skipped: the 'fake' extra is not installed" in output
+    assert "error" not in output.lower().split("short test summary")[-1]
+
+
+def test_a_top_level_import_outside_the_extras_stays_an_error(tmp_path):
+    scratch_project(tmp_path)
+    (tmp_path / "test_other.py").write_text("import unlisted_missing_module_xyz  # noqa: F401\n")
+    result = pytest_in(tmp_path, "test_other.py")
+    assert result.returncode == 2, result.stdout  # interrupted: an error during collection
+    assert "ERROR test_other.py" in result.stdout and "SKIPPED" not in result.stdout
 
 
 def test_other_failures_stand(output):
@@ -139,7 +176,7 @@ def test_other_failures_stand(output):
     assert outcome(output, "scratch_mod.needs_test_extra") == "FAILED"  # 'test' is required
     assert outcome(output, "scratch_mod.wrong_output") == "FAILED"
     assert outcome(output, "test_plain_failure") == "FAILED"
-    assert "4 failed, 3 skipped" in output
+    assert "4 failed, 6 skipped" in output
 
 
 def test_installed_module_of_an_extra_is_not_skipped(monkeypatch):

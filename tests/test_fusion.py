@@ -189,3 +189,27 @@ def test_min_foreground_ignores_whole_image():
 def test_bad_input_names_the_argument(args, kwargs, exc, name):
     with pytest.raises(exc, match=name):
         fuse_saliency(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("eps", "exc"), [(float("nan"), ValueError), (-1.0, ValueError), (None, TypeError)]
+)
+def test_fuse_saliency_checks_eps(eps, exc):
+    att = np.full((1, 2, 2), 0.5, np.float32)
+    sal = np.full((2, 2), 0.5, np.float32)
+    with pytest.raises(exc, match=r"^eps: "):
+        fuse_saliency(att, sal, np.array([1]), eps=eps)
+
+
+@pytest.mark.parametrize("field", ["attention_floor", "min_foreground"])
+@pytest.mark.parametrize(("value", "exc"), [(None, TypeError), (float("nan"), ValueError)])
+def test_rule_fields_that_none_cannot_disable(field, value, exc):
+    with pytest.raises(exc, match=f"^{field}: "):
+        FusionRule(**{field: value})
+    assert FusionRule(conflict_threshold=None).conflict_threshold is None
+
+
+def test_unhashable_method_is_named():
+    with pytest.raises(ValueError, match=r"^method: "):
+        fuse_saliency(np.zeros((1, 1, 1), np.float32), np.zeros((1, 1), np.float32),
+                      np.array([1]), method=[])

@@ -12,9 +12,8 @@ from wsss.data.sample import VOC_CLASSES
 from wsss.data.synthetic import SyntheticVOC
 from wsss.data.transforms import TORCHVISION
 from wsss.engine.distributed import DistContext
+from wsss.engine.evaluation import evaluate_label_dir, evaluate_segmentation
 from wsss.engine.labelling import (
-    evaluate_label_dir,
-    evaluate_segmentation,
     generate_attention,
     generate_pseudo_labels,
     load_attention,

@@ -180,3 +180,21 @@ def test_class_maps_with_a_given_mask_erase_exactly_that_zone():
     assert not torch.allclose(maps["b"], learned["b"])
     with pytest.raises(ValueError, match="mask: batch size"):
         head.class_maps(f, y, mask=torch.ones(3, 5, 5))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "exc", "name"),
+    [
+        ({"init_std": float("inf")}, ValueError, "init_std"),
+        ({"init_std": float("nan")}, ValueError, "init_std"),
+        ({"init_std": -0.01}, ValueError, "init_std"),
+        ({"dropout": None}, TypeError, "dropout"),
+        ({"dropout": 1.0}, ValueError, "dropout"),
+        ({"share_weights": None}, TypeError, "share_weights"),
+        ({"hidden_channels": 2**40}, ValueError, "hidden_channels"),
+        ({"delta_h": None}, TypeError, "delta_h"),
+    ],
+)
+def test_head_arguments_are_checked(kwargs, exc, name):
+    with pytest.raises(exc, match=f"^{name}: "):
+        SelfErasingHead(4, 2, **{"hidden_channels": 4, **kwargs})

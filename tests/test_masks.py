@@ -148,3 +148,20 @@ def test_bad_input_names_the_argument(kwargs, exc, name):
 def test_constant_map_with_zero_eps_is_still_zero():
     m = normalize_class_maps(torch.full((1, 1, 2, 2), 2.0), eps=0.0)
     assert torch.equal(m, torch.zeros(1, 1, 2, 2))
+
+
+@pytest.mark.parametrize(
+    ("eps", "exc"), [(float("nan"), ValueError), (-1.0, ValueError), (float("inf"), ValueError),
+                     (None, TypeError), ("1e-5", TypeError), (True, TypeError)]
+)
+@pytest.mark.parametrize("fn", ["normalize", "attention", "ternary"])
+def test_eps_is_checked_everywhere(fn, eps, exc):
+    """eps=nan gave all-NaN maps (a mask of all +1), eps=-1 values of 8e37."""
+    z, y = torch.rand(1, 2, 3, 3), torch.ones(1, 2)
+    call = {
+        "normalize": lambda: normalize_class_maps(z, y, eps=eps),
+        "attention": lambda: attention_map(z, y, eps=eps),
+        "ternary": lambda: ternary_mask(z, y, eps=eps),
+    }[fn]
+    with pytest.raises(exc, match=r"^eps: "):
+        call()

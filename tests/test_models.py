@@ -329,3 +329,94 @@ def test_create_model_unknown_names():
         create_model("seenet", backbone=3)
     with pytest.raises(ValueError, match="layout"):
         create_backbone("vgg16", "deeplab")
+
+
+def _networks():
+    from wsss.models import (
+        VGG16,
+        CAMClassifier,
+        DeepLabLargeFOV,
+        FrozenBatchNorm2d,
+        SeeNet,
+        resnet_tiny,
+    )
+    from wsss.models.resnet import Bottleneck
+
+    vgg = VGG16(width=0.125)
+    return {
+        "vgg_seenet": (vgg, 3, 16),
+        "vgg_largefov": (VGG16("largefov", width=0.125), 3, 1),
+        "vgg_tiny3": (VGG16(width=0.125, num_blocks=3), 3, 8),
+        "resnet": (resnet_tiny(), 3, 1),
+        "bottleneck": (Bottleneck(8, 2), 8, 1),
+        "frozen_bn": (FrozenBatchNorm2d(4), 4, 1),
+        "cam": (CAMClassifier(vgg, 2, hidden_channels=4), 3, 16),
+        "seenet": (SeeNet(VGG16(width=0.125), 2, hidden_channels=4), 3, 16),
+        "deeplab": (DeepLabLargeFOV(VGG16("largefov", width=0.125), 3, head_channels=4), 3, 1),
+    }
+
+
+@pytest.mark.parametrize("which", sorted(_networks()))
+def test_every_forward_checks_its_input(which):
+    """Each network refuses, by name, what used to fail deep inside a convolution."""
+    net, channels, min_size = _networks()[which]
+    name = "x" if which in ("vgg_seenet", "vgg_largefov", "vgg_tiny3", "resnet", "bottleneck",
+                            "frozen_bn") else "images"
+    size = max(min_size, 2)
+    good = torch.rand(1, channels, size, size)
+    with torch.no_grad():
+        out = net(good)
+        out = out.logits_a if isinstance(out, SeeNetOutput) else getattr(out, "logits", out)
+        assert torch.isfinite(out).all()
+        bad = {
+            "too small": (torch.rand(1, channels, min_size - 1, size), ValueError),
+            "channels": (torch.rand(1, channels + 1, size, size), ValueError),
+            "float64": (good.double(), TypeError),
+            "integer": (good.to(torch.uint8), TypeError),
+            "rank": (good[0], ValueError),
+            "empty batch": (good[:0], ValueError),
+            "numpy": (good.numpy(), TypeError),
+        }
+        for what, (x, exc) in bad.items():
+            if what == "too small" and min_size == 1:
+                continue
+            if what == "float64" and which == "frozen_bn":  # buffers only: any float works
+                continue
+            with pytest.raises(exc, match=f"^{name}: "):
+                net(x)
+
+
+def test_narrow_vgg_names_the_smallest_input():
+    from wsss.models import VGG16
+
+    with pytest.raises(ValueError, match=r"^x: height and width must be >= 16"):
+        VGG16(width=0.125)(torch.rand(1, 3, 8, 8))
+
+
+@pytest.mark.parametrize(
+    ("build", "exc", "name"),
+    [
+        (lambda m: m.FrozenBatchNorm2d(2, eps=-1.0), ValueError, "eps"),
+        (lambda m: m.FrozenBatchNorm2d(2, eps=float("nan")), ValueError, "eps"),
+        (lambda m: m.CAMClassifier(m.VGG16(width=0.125), 2, init_std=float("inf")), ValueError,
+         "init_std"),
+        (lambda m: m.CAMClassifier(m.VGG16(width=0.125), 2, dropout=None), TypeError, "dropout"),
+        (lambda m: m.SeeNet(m.VGG16(width=0.125), 2, init_std=float("inf")), ValueError,
+         "init_std"),
+        (lambda m: m.VGG16(width=None), TypeError, "width"),
+        (lambda m: m.VGG16(width=1e30), ValueError, "width"),
+        (lambda m: m.resnet_tiny(width=None), TypeError, "width"),
+        (lambda m: m.create_model([]), ValueError, "name"),
+        (lambda m: m.create_backbone(["vgg16"]), ValueError, "name"),
+        (lambda m: m.create_model("seenet", backbone="nope"), ValueError, "backbone"),
+        (lambda m: m.vgg.scale_channels(None, 0.5), TypeError, "channels"),
+        (lambda m: m.DeepLabLargeFOV(m.VGG16("largefov", width=0.125), head_channels=2**40),
+         ValueError, "head_channels"),
+        (lambda m: m.SeeNet(None, 2), TypeError, "backbone"),
+    ],
+)
+def test_constructor_arguments_are_checked(build, exc, name):
+    import wsss.models as m
+
+    with pytest.raises(exc, match=f"^{name}: "):
+        build(m)

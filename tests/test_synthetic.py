@@ -14,10 +14,14 @@ from wsss.data.palette import colorize
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES, Sample
 from wsss.data.synthetic import (
     DEFAULT_ACTIVE_CLASSES,
+    SYNTHETIC_PRESETS,
     SaliencyQuality,
+    SyntheticObject,
+    SyntheticPreset,
     SyntheticScene,
     SyntheticVOC,
     render_preview,
+    synthetic_dataset,
 )
 
 DEFAULT_INDICES = {VOC_CLASSES.index(name) for name in DEFAULT_ACTIVE_CLASSES}
@@ -286,6 +290,54 @@ def test_part_names_the_class_and_the_body_only_weakly() -> None:
     assert body_strong > 0.9
 
 
+def _evidence(data: SyntheticVOC) -> dict[str, np.ndarray]:
+    """Per object: mean body and part RGB, and the match of body and part to each texture."""
+    # the five default classes' textures, by VOC index: (stripe normal in degrees, period px)
+    textures = {0: (0, 3), 6: (45, 3), 7: (90, 3), 11: (135, 3), 14: (0, 4)}
+    out: dict[str, list] = {"body": [], "part": [], "body_texture": [], "part_texture": [],
+                            "class": []}  # fmt: skip
+    for i in range(len(data)):
+        scene = data.scene(i)
+        image = scene.sample.image.astype(np.float64)
+        rows, cols = np.indices(image.shape[:2])
+        for k, obj in enumerate(scene.objects):
+            part = scene.parts == k + 1
+            body = (scene.instances == k + 1) & ~part & (scene.sample.label != 255)
+            for region, mask in (("body", body), ("part", part)):
+                out[region].append(image[mask].mean(axis=0))
+                grey = image[mask].mean(axis=1)
+                matches = []
+                for degrees, period in textures.values():
+                    t = math.radians(degrees)
+                    phase = (cols[mask] * math.cos(t) + rows[mask] * math.sin(t)) / period
+                    matches.append(((grey - grey.mean()) * np.where(phase % 1 < 0.5, 1, -1)).mean())
+                out[f"{region}_texture"].append(matches)
+            out["class"].append(obj.class_index)
+    return {key: np.array(value) for key, value in out.items()}
+
+
+def test_texture_preset_moves_the_class_evidence_from_colour_to_texture() -> None:
+    classes = np.array([0, 6, 7, 11, 14])
+    accuracy = {}
+    for name in ("default", "texture"):
+        train = _evidence(synthetic_dataset(name, 120, saliency=None))
+        val = _evidence(synthetic_dataset(name, 60, split="val", saliency=None))
+        for region in ("body", "part"):
+            # float64 nearest class mean on the mean RGB
+            means = np.stack([train[region][train["class"] == c].mean(axis=0) for c in classes])
+            distance = ((val[region][:, None] - means[None]) ** 2).sum(axis=2)
+            accuracy[name, region] = (classes[distance.argmin(axis=1)] == val["class"]).mean()
+            # best match among the class textures (no training)
+            best = classes[val[f"{region}_texture"].argmax(axis=1)]
+            accuracy[name, region + "_texture"] = (best == val["class"]).mean()
+    # colour names the class by default, not in the texture preset (chance is 0.2) ...
+    assert accuracy["default", "body"] > 0.7 and accuracy["default", "part"] > 0.97
+    assert accuracy["texture", "body"] < 0.35 and accuracy["texture", "part"] < 0.35
+    # ... where the texture does, and by default it does not (on the body)
+    assert accuracy["texture", "body_texture"] > 0.9 and accuracy["texture", "part_texture"] > 0.97
+    assert accuracy["default", "body_texture"] < 0.35
+
+
 # ------------------------------------------------------------------------------ saliency
 
 
@@ -390,6 +442,28 @@ def test_invariants_hold_for_any_seed(seed: int, index: int, size: int, split: s
     assert sample.saliency.min() >= 0 and sample.saliency.max() <= 1
 
 
+@settings(max_examples=30, deadline=None)
+@given(
+    name=st.sampled_from(sorted(SYNTHETIC_PRESETS)),
+    seed=st.integers(0, 2**31),
+    index=st.integers(0, 10**6),
+    size=st.sampled_from([96, 112]),
+)
+def test_invariants_hold_for_any_preset(name: str, seed: int, index: int, size: int) -> None:
+    data = synthetic_dataset(name, index + 1, image_size=size, seed=seed, split="val")
+    scene = data.scene(index)
+    sample = scene.sample
+    assert 1 <= len(scene.objects) <= data.objects_per_image[1]
+    assert ((scene.parts > 0) <= (scene.instances > 0)).all()
+    for k, obj in enumerate(scene.objects):
+        assert (scene.instances[scene.parts == k + 1] == k + 1).all()
+        length = obj.length / size
+        assert data.object_scale[0] - 1e-6 <= length <= data.object_scale[1] + 1e-6
+    named = set(np.flatnonzero(sample.classes).tolist())
+    assert named == {int(v) - 1 for v in np.unique(sample.label)} - {-1, 254}
+    assert named <= set(data.active_classes) and sample.classes.shape == (data.num_classes,)
+
+
 # ------------------------------------------------------------------------------ preview
 
 
@@ -446,12 +520,43 @@ def test_render_preview_tiles_image_label_and_saliency() -> None:
         ({"clutter": -1.0}, ValueError, "clutter"),
         ({"max_overlap": 1.0}, ValueError, "max_overlap"),
         ({"boundary_width": -1}, ValueError, "boundary_width"),
+        ({"preset": "fancy"}, ValueError, "preset"),
+        ({"preset": None}, TypeError, "preset"),
+        ({"body_evidence": "color"}, ValueError, "body_evidence"),
+        ({"body_evidence": 1}, TypeError, "body_evidence"),
+        ({"part_evidence": "shape"}, ValueError, "part_evidence"),
+        ({"part_placement": "middle"}, ValueError, "part_placement"),
+        ({"part_shape": "star"}, ValueError, "part_shape"),
+        ({"background": "photo"}, ValueError, "background"),
+        ({"body_shapes": ("ellipse", "circle")}, ValueError, "body_shapes"),
+        ({"body_shapes": ()}, ValueError, "body_shapes"),
+        ({"body_shapes": "ellipse"}, TypeError, "body_shapes"),
+        ({"body_shapes": ("ellipse", "ellipse")}, ValueError, "body_shapes"),
+        ({"body_evidence": "shape"}, ValueError, "body_shapes"),
+        ({"preset": "shape", "body_shapes": ("ellipse",)}, ValueError, "body_shapes"),
+        ({"class_names": ("cat", "cat")}, ValueError, "class_names"),
+        ({"class_names": ("cat", "")}, ValueError, "class_names"),
+        ({"class_names": ("cat", 3)}, TypeError, "class_names"),
+        ({"class_names": tuple(f"c{i}" for i in range(21))}, ValueError, "class_names"),
+        ({"class_names": ("cat", "dog"), "active_classes": ("car",)}, ValueError,
+         "active_classes"),
+        ({"preset": "few_classes", "active_classes": (3,)}, ValueError, "active_classes"),
+        ({"preset": "small_objects", "image_size": 48}, ValueError, "object_scale"),
     ],
 )
 def test_bad_arguments_name_the_argument(kwargs: dict, error: type, name: str) -> None:
     options = {"num_images": 2, **kwargs}
     with pytest.raises(error, match=name):
         SyntheticVOC(options.pop("num_images"), **options)
+
+
+def test_synthetic_dataset_checks_its_preset_and_options() -> None:
+    with pytest.raises(ValueError, match="preset: expected one of"):
+        synthetic_dataset("fancy", 2)
+    with pytest.raises(TypeError, match="colour"):
+        synthetic_dataset("default", 2, colour="red")
+    with pytest.raises(ValueError, match="part_shape"):
+        synthetic_dataset("hard", 2, part_shape="cap")
 
 
 @pytest.mark.parametrize(
@@ -491,3 +596,263 @@ def test_proxy_labels_replace_only_the_pixel_labels(tmp_path):
     (tmp_path / f"{base.names[1]}.png").unlink()
     with pytest.raises(FileNotFoundError, match=base.names[1]):
         relabelled[1]
+
+
+# ------------------------------------------------------------------------------ regression
+
+
+def _digest(sample: Sample) -> str:
+    """First 16 hex digits of the SHA-256 of the image, label and saliency bytes, in order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for array in (sample.image, sample.label, sample.saliency):
+        digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()[:16]
+
+
+# Computed with the generator as it was before presets and variants existed: the default
+# generator must keep drawing exactly these images, labels and saliency maps.
+PINNED_DIGESTS = [
+    ({}, 6, {0: "876022cf89773787", 3: "0c199d34b3f74db6", 5: "9f919480bb7cefb3"}),
+    (
+        {"image_size": 64, "split": "val", "seed": 11},
+        4,
+        {0: "4df342c1b8a1e241", 3: "46603677c897dc33"},
+    ),
+    (
+        {
+            "object_scale": (0.45, 0.8),
+            "objects_per_image": (1, 1),
+            "clutter": 0.5,
+            "part_prob": 0.5,
+            "saliency": SaliencyQuality.poor(),
+        },
+        3,
+        {0: "583360c1a07317bb", 2: "9a52ef10905410bc"},
+    ),
+    (
+        {"active_classes": ("bus", "sheep", 3), "body_signal": 0.3, "boundary_width": 2},
+        3,
+        {1: "c8c87e2b3f9adad8"},
+    ),
+]
+
+
+@pytest.mark.parametrize(("kwargs", "count", "digests"), PINNED_DIGESTS)
+def test_default_generator_draws_the_pinned_samples(
+    kwargs: dict, count: int, digests: dict[int, str]
+) -> None:
+    data = SyntheticVOC(count, **kwargs)
+    assert {i: _digest(data[i]) for i in digests} == digests
+
+
+def test_default_generator_pinned_objects() -> None:
+    objects = SyntheticVOC(6).scene(0).objects
+    pinned = [(7, 1936, 141), (11, 509, 55)]
+    assert [(o.class_index, o.area, o.part_area) for o in objects] == pinned
+
+
+def test_default_preset_is_the_original_generator() -> None:
+    for kwargs, count, digests in PINNED_DIGESTS:
+        options = {"image_size": 128, "seed": 0, "split": "train", **kwargs}
+        data = synthetic_dataset(
+            "default", count, image_size=options.pop("image_size"), seed=options.pop("seed"),
+            split=options.pop("split"), **options,
+        )
+        assert {i: _digest(data[i]) for i in digests} == digests
+    assert SyntheticVOC(2).describe() == SyntheticVOC(2, preset="default").describe()
+
+
+# ------------------------------------------------------------------------------ presets
+
+PRESET_NAMES = sorted(SYNTHETIC_PRESETS)
+
+
+def test_the_documented_presets_exist_and_describe_themselves() -> None:
+    for name in ("default", "texture", "hard", "shape", "centre_part", "random_part",
+                 "band_part", "few_classes", "ten_classes", "all_classes", "small_objects",
+                 "large_objects", "plain_background", "noise_background"):  # fmt: skip
+        assert name in SYNTHETIC_PRESETS, name
+        preset = SYNTHETIC_PRESETS[name]
+        assert isinstance(preset, SyntheticPreset) and preset.description
+    with pytest.raises(TypeError):
+        SYNTHETIC_PRESETS["mine"] = SYNTHETIC_PRESETS["default"]  # type: ignore[index]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        SYNTHETIC_PRESETS["default"].clutter = 0.0  # type: ignore[misc]
+    # the "default" record is the constructor's original defaults
+    assert SYNTHETIC_PRESETS["default"] == SyntheticPreset(SYNTHETIC_PRESETS["default"].description)
+    assert SYNTHETIC_PRESETS["default"].options() == {
+        "class_names": VOC_CLASSES, "active_classes": DEFAULT_ACTIVE_CLASSES,
+        "objects_per_image": (1, 3), "object_scale": (0.2, 0.5), "max_overlap": 0.2,
+        "body_evidence": "colour", "body_signal": 0.5, "body_shapes": ("ellipse",),
+        "part_evidence": "colour", "part_placement": "end", "part_shape": "round",
+        "part_fraction": (0.07, 0.13), "part_prob": 1.0, "background": "gradient",
+        "clutter": 1.0, "boundary_width": 1,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("name", PRESET_NAMES)
+def test_every_preset_renders_consistent_deterministic_scenes(name: str) -> None:
+    from wsss.diagnostics.scenes import Scene, require_scenes
+
+    data = synthetic_dataset(name, 8, image_size=96, seed=2)
+    again = synthetic_dataset(name, 8, image_size=96, seed=2)
+    preset = SYNTHETIC_PRESETS[name]
+    # the dataset takes every option from its preset, and describe() says so
+    record = data.describe()
+    assert record["preset"] == name
+    for option, value in preset.options().items():
+        assert record[option] == value, option
+    assert data.num_classes == len(data.class_names) == len(preset.class_names)
+    active = {preset.class_names.index(c) for c in preset.active_classes}
+    assert set(data.active_classes) == active
+    assert require_scenes(data) is data
+    objects = 0
+    for i in reversed(range(8)):
+        scene, twin = data.scene(i), again.scene(i)
+        assert isinstance(scene, Scene)
+        sample = scene.sample
+        for field in ("image", "classes", "label", "saliency"):
+            np.testing.assert_array_equal(getattr(sample, field), getattr(twin.sample, field))
+        assert scene.objects == twin.objects
+        assert sample.image.shape == (96, 96, 3) and sample.image.dtype == np.uint8
+        assert sample.classes.shape == (data.num_classes,)
+        # class channels, labels and objects agree
+        named = set(np.flatnonzero(sample.classes).tolist())
+        in_mask = {int(v) - 1 for v in np.unique(sample.label)} - {-1, 254}
+        assert named == in_mask == {o.class_index for o in scene.objects} and named <= active
+        assert (scene.foreground == (scene.instances > 0)).all()
+        lookup = np.array([0] + [o.class_index + 1 for o in scene.objects], dtype=np.uint8)
+        kept = sample.label != 255
+        np.testing.assert_array_equal(sample.label[kept], lookup[scene.instances][kept])
+        # parts lie inside their own object, have their recorded size, and use a known outline
+        for k, obj in enumerate(scene.objects):
+            part = scene.parts == k + 1
+            assert (scene.instances[part] == k + 1).all()
+            assert int(part.sum()) == obj.part_area > 0
+            assert obj.shape in preset.body_shapes
+        assert 0 <= sample.saliency.min() and sample.saliency.max() <= 1
+        objects += len(scene.objects)
+    assert objects >= 8
+    # describe() rebuilds the same dataset
+    rebuilt = SyntheticVOC(**{k: v for k, v in record.items() if k != "saliency"})
+    np.testing.assert_array_equal(rebuilt[3].image, data[3].image)
+
+
+def test_look_only_options_keep_the_layout_and_labels() -> None:
+    base = SyntheticVOC(6, image_size=64)
+    for options in ({"body_evidence": "texture"}, {"part_evidence": "texture"},
+                    {"background": "noise"}, {"background": "plain"}):  # fmt: skip
+        varied = SyntheticVOC(6, image_size=64, **options)
+        for i in range(6):
+            a, b = base.scene(i), varied.scene(i)
+            np.testing.assert_array_equal(a.sample.label, b.sample.label)
+            np.testing.assert_array_equal(a.parts, b.parts)
+            np.testing.assert_array_equal(a.sample.saliency, b.sample.saliency)
+            assert not np.array_equal(a.sample.image, b.sample.image), options
+
+
+def test_vocabulary_subset_keeps_the_look_and_compacts_the_channels() -> None:
+    wide = SyntheticVOC(5, image_size=64)
+    narrow = SyntheticVOC(5, image_size=64, class_names=DEFAULT_ACTIVE_CLASSES)
+    assert narrow.num_classes == 5 and narrow.active_classes == (0, 1, 2, 3, 4)
+    to_voc = np.array([0] + [VOC_CLASSES.index(n) + 1 for n in DEFAULT_ACTIVE_CLASSES])
+    for i in range(5):
+        a, b = wide[i], narrow[i]
+        np.testing.assert_array_equal(a.image, b.image)  # a class looks the same by name
+        expected = np.where(b.label == 255, 255, to_voc[np.minimum(b.label, 5)])
+        np.testing.assert_array_equal(a.label, expected)
+        np.testing.assert_array_equal(a.classes[sorted(DEFAULT_INDICES)], b.classes)
+    own = SyntheticVOC(4, image_size=64, class_names=("disc", "blob"))
+    assert own.class_names == ("disc", "blob") and own.style_ranks == (0, 1)
+    assert own.describe()["active_classes"] == ("disc", "blob")
+    assert all(set(np.unique(s.label).tolist()) <= {0, 1, 2, 255} for s in own)
+
+
+# ------------------------------------------------------------------------------ variants
+
+
+def test_body_outlines_cover_their_hand_computed_areas() -> None:
+    # area of the unit-gauge set for a body of length L and width W
+    share = {"ellipse": math.pi / 4, "rectangle": 1.0, "triangle": 0.5, "diamond": 0.5,
+             "hexagon": 0.75}  # fmt: skip
+    data = SyntheticVOC(30, body_shapes=tuple(share), saliency=None, object_scale=(0.3, 0.5))
+    seen = set()
+    for i in range(len(data)):
+        for obj in data.scene(i).objects:
+            seen.add(obj.shape)
+            assert obj.area == pytest.approx(share[obj.shape] * obj.length * obj.width, rel=0.1)
+    assert seen == set(share)
+
+
+def test_shape_evidence_ties_outlines_to_classes() -> None:
+    def class_shape_rate(name: str) -> float:
+        data = synthetic_dataset(name, 60, image_size=96, saliency=None)
+        ranks, hits, total = data.style_ranks, 0, 0
+        for i in range(len(data)):
+            for obj in data.scene(i).objects:
+                hits += obj.shape == data.body_shapes[ranks[obj.class_index] % 5]
+                total += 1
+        return hits / total
+
+    # "shape": the class's outline with probability 0.5, else one of five at random
+    assert 0.5 < class_shape_rate("shape") < 0.7
+    # "hard": outlines drawn whatever the class (1 in 5 match by chance)
+    assert 0.1 < class_shape_rate("hard") < 0.3
+
+
+def _local(obj: SyntheticObject, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """``(u, v)`` of pixels in the object's frame (along and across its major axis)."""
+    dy, dx = rows - obj.center[0], cols - obj.center[1]
+    c, s = math.cos(obj.angle), math.sin(obj.angle)
+    return np.stack([dx * c + dy * s, dy * c - dx * s])
+
+
+@pytest.mark.parametrize(
+    ("placement", "shape"),
+    [("end", "round"), ("centre", "round"), ("random", "round"), ("end", "band"),
+     ("centre", "square"), ("random", "square")],
+)  # fmt: skip
+def test_part_is_the_object_pixels_nearest_its_anchor(placement: str, shape: str) -> None:
+    data = SyntheticVOC(10, part_placement=placement, part_shape=shape, saliency=None)
+    for i in range(len(data)):
+        scene = data.scene(i)
+        for k, obj in enumerate(scene.objects):
+            # parts are never covered, so the part is also the visible pixels nearest its anchor
+            rows, cols = np.nonzero(scene.instances == k + 1)
+            u, v = _local(obj, rows, cols)
+            anchor = _local(obj, np.array(obj.part_anchor[0]), np.array(obj.part_anchor[1]))
+            du, dv = u - anchor[0], v - anchor[1]
+            distance = {"round": np.hypot(du, dv), "square": np.maximum(abs(du), abs(dv)),
+                        "band": abs(du)}[shape]  # fmt: skip
+            in_part = scene.parts[rows, cols] == k + 1
+            assert in_part.sum() == obj.part_area
+            assert distance[in_part].max() <= distance[~in_part].min() + 1e-3
+            if placement == "end":
+                assert anchor == pytest.approx([obj.length / 2, 0], abs=1e-6)
+            elif placement == "centre":
+                assert anchor == pytest.approx([0, 0], abs=1e-6)
+            else:  # a pixel of the body's inner 60 %, hence of the part
+                assert (anchor[0] / (obj.length / 2)) ** 2 + (
+                    anchor[1] / (obj.width / 2)
+                ) ** 2 <= 0.36 + 1e-4
+                row, col = (round(x) for x in obj.part_anchor)
+                assert scene.parts[row, col] == k + 1
+
+
+def test_plain_background_is_one_colour_and_noise_is_textured() -> None:
+    plain = SyntheticVOC(4, image_size=64, background="plain", clutter=0.0, saliency=None)
+    noisy = SyntheticVOC(4, image_size=64, background="noise", clutter=0.0, saliency=None)
+    gradient = SyntheticVOC(4, image_size=64, clutter=0.0, saliency=None)
+    rough = np.zeros(2)
+    for i in range(4):
+        background = ~plain.scene(i).foreground
+        spread = [data[i].image[background].astype(np.float64).std(axis=0).max()
+                  for data in (plain, gradient, noisy)]  # fmt: skip
+        assert spread[0] < 6  # only the 1.5 % pixel noise (3.8 grey levels)
+        assert spread[2] > spread[0] + 4
+        rough += [np.abs(np.diff(data[i].image.astype(np.float64), axis=1))[background[:, 1:]]
+                  .mean() for data in (gradient, noisy)]  # fmt: skip
+    # the noise background varies from pixel to pixel much more than the smooth gradient
+    assert rough[1] > 1.5 * rough[0]

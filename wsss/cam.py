@@ -39,7 +39,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_float_tensor, check_labels
+from ._validation import (
+    MAX_SIDE,
+    check_bool,
+    check_choice,
+    check_eps,
+    check_float_tensor,
+    check_labels,
+    check_reals,
+)
 
 __all__ = [
     "FIELD_SCALES",
@@ -172,6 +180,21 @@ def _classifier_weight(classifier: nn.Module) -> tuple[Tensor, Tensor | None]:
     )
 
 
+def _submodule(model: nn.Module, name: str, value: object) -> nn.Module:
+    """``value`` itself if it is a module, or ``model``'s submodule of that name."""
+    if isinstance(value, str):
+        try:
+            return model.get_submodule(value)
+        except AttributeError:
+            names = [n for n, _ in model.named_modules() if n][:12]
+            raise ValueError(
+                f"{name}: the model has no submodule {value!r}; it has {names}"
+            ) from None
+    if not isinstance(value, nn.Module):
+        raise TypeError(f"{name}: expected an nn.Module or its name, got {type(value).__name__}")
+    return value
+
+
 def _fuse(a: Tensor, b: Tensor, how: Fusion) -> Tensor:
     return torch.maximum(a, b) if how == "max" else a + b
 
@@ -264,25 +287,37 @@ class CAMExtractor:
                     "CAMExtractor.from_classifier(model, feature_layer, classifier)"
                 )
             _class_maps = model.class_maps
-        scales = tuple(float(s) for s in scales)
-        if not scales or any(not s > 0 for s in scales):
-            raise ValueError(f"scales: expected one or more positive numbers, got {scales}")
+        scales = check_reals("scales", scales, minimum=0.0, exclusive_minimum=True)
+        flip = check_bool("flip", flip)
         for arg, value, allowed in (
             ("flip_fusion", flip_fusion, ("max", "sum")),
             ("scale_fusion", scale_fusion, ("max", "sum")),
             ("normalization", normalization, ("max", "minmax")),
             ("interpolation", interpolation, ("bilinear", "bicubic")),
         ):
-            if value not in allowed:
-                raise ValueError(f"{arg}: expected one of {allowed}, got {value!r}")
+            check_choice(arg, value, allowed)
         if branches is not None:
+            if isinstance(branches, (str, bytes)) or not isinstance(branches, Sequence):
+                raise TypeError(
+                    f"branches: expected a sequence of branch names or None, got "
+                    f"{type(branches).__name__}"
+                )
             branches = tuple(branches)
             if not branches:
                 raise ValueError("branches: name at least one branch, or pass None for all")
+            if not all(isinstance(b, str) for b in branches):
+                raise TypeError(f"branches: expected branch names (str), got {branches!r}")
+        if amp_dtype is not None and not (
+            isinstance(amp_dtype, torch.dtype) and amp_dtype.is_floating_point
+        ):
+            raise TypeError(
+                f"amp_dtype: expected None or a floating torch.dtype, got {amp_dtype!r}"
+            )
+        eps = check_eps("eps", eps)
         self.model = model
         self.branches = branches
         self.scales = scales
-        self.flip = bool(flip)
+        self.flip = flip
         self.flip_fusion: Fusion = flip_fusion
         self.scale_fusion: Fusion = scale_fusion
         self.normalization: Normalization = normalization
@@ -325,11 +360,12 @@ class CAMExtractor:
         >>> cam(torch.rand(1, 3, 8, 8), torch.tensor([[0, 1]])).fused.shape
         torch.Size([1, 2, 8, 8])
         """
-        if isinstance(feature_layer, str):
-            feature_layer = model.get_submodule(feature_layer)
-        if isinstance(classifier, str):
-            classifier = model.get_submodule(classifier)
+        if not isinstance(model, nn.Module):
+            raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+        feature_layer = _submodule(model, "feature_layer", feature_layer)
+        classifier = _submodule(model, "classifier", classifier)
         weight, bias = _classifier_weight(classifier)
+        include_bias = check_bool("include_bias", include_bias)
         layer = feature_layer
 
         def class_maps(images: Tensor, labels: Tensor) -> dict[str, Tensor]:
@@ -393,6 +429,8 @@ class CAMExtractor:
         # the model's own precision (autocast, when asked for, picks the compute dtype itself)
         dtype = params.dtype if params is not None and params.is_floating_point() else None
         images = images.to(device, dtype if self.amp_dtype is None else None)
+        if not bool(torch.isfinite(images).all()):
+            raise ValueError(f"images: values overflow the model's dtype {images.dtype}")
         present = present.to(device)
         wanted = present.any(dim=0).nonzero().flatten()  # classes some image asks for
         accumulated: dict[str, Tensor] = {}
@@ -401,6 +439,11 @@ class CAMExtractor:
                 x = images
                 if scale != 1.0:
                     size = (max(1, round(height * scale)), max(1, round(width * scale)))
+                    if max(size) > MAX_SIDE:
+                        raise ValueError(
+                            f"scales: scale {scale} makes a {size[0]}x{size[1]} input, larger "
+                            f"than {MAX_SIDE} px"
+                        )
                     x = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
                 y = present
                 if self.flip:

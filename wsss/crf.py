@@ -22,7 +22,6 @@ installs the module ``pydensecrf``). It is imported only when a CRF runs.
 from __future__ import annotations
 
 import functools
-import math
 import multiprocessing
 import pickle
 from collections.abc import Callable, Hashable, Iterable, Iterator, Sized
@@ -32,6 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 from tqdm.auto import tqdm
+
+from ._validation import MAX_COUNT, check_bool, check_int, check_real
 
 __all__ = [
     "CRF_PRESETS",
@@ -52,10 +53,26 @@ _INSTALL_HINT = (
 #: Largest allowed deviation of ``probs.sum(axis=0)`` from 1.
 _SUM_TOLERANCE = 1e-3
 
+#: Smallest kernel width (``*_sxy`` in pixels, ``bilateral_srgb`` in 0..255 colour units). The
+#: solver's permutohedral lattice divides positions and colours by the widths: with widths of
+#: 1e-6 (64 px images) to 1e-9 (4 px) pydensecrf crashes the process (segmentation fault or
+#: abort). 0.1 keeps every tested size far from that (0.001 ran at 1024 px) and loses nothing: a
+#: kernel 0.1 px wide already couples no two pixels (``exp(-1 / 0.02)``).
+MIN_KERNEL_WIDTH = 0.1
+
+#: Largest kernel weight: weights of 1e300 overflow the solver's float32 energies into NaN.
+MAX_COMPAT = 1e6
+
+#: Largest ``max(H, W) / sxy``: the lattice coordinate range the widths were tested with.
+_MAX_LATTICE_EXTENT = 2**20
+
 
 @dataclass(frozen=True)
 class CRFParams:
     """Kernel parameters of the dense CRF (see the module docstring for the energy).
+
+    The widths must be at least ``MIN_KERNEL_WIDTH`` (0.1): narrower kernels couple no pixels
+    and crash the solver's process. The weights lie in ``[0, MAX_COMPAT]`` (1e6).
 
     Attributes
     ----------
@@ -74,6 +91,7 @@ class CRFParams:
     min_probability
         Floor applied before the unary ``-log(P)``, so that a zero probability stays finite.
 
+
     Examples
     --------
     >>> CRFParams(3, 3, 121, 5, 4, 10) == DEEPLAB_V1
@@ -81,7 +99,11 @@ class CRFParams:
     >>> CRFParams(3, 3, 121, 5, 4, iterations=-1)
     Traceback (most recent call last):
     ...
-    ValueError: iterations: must be a non-negative int, got -1
+    ValueError: iterations: must be >= 0, got -1
+    >>> CRFParams(1e-9, 3, 121, 5, 4, 10)
+    Traceback (most recent call last):
+    ...
+    ValueError: gaussian_sxy: must be >= 0.1, got 1e-09
     """
 
     gaussian_sxy: float
@@ -94,26 +116,18 @@ class CRFParams:
 
     def __post_init__(self) -> None:
         for name in ("gaussian_sxy", "bilateral_sxy", "bilateral_srgb"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-            if not (math.isfinite(value) and value > 0):
-                raise ValueError(f"{name}: must be a positive finite number, got {value}")
+            check_real(name, getattr(self, name), minimum=MIN_KERNEL_WIDTH)
         for name in ("gaussian_compat", "bilateral_compat"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{name}: expected a number, got {type(value).__name__}")
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"{name}: must be a non-negative finite number, got {value}")
-        if (
-            isinstance(self.iterations, bool)
-            or not isinstance(self.iterations, int)
-            or self.iterations < 0
-        ):
-            raise ValueError(f"iterations: must be a non-negative int, got {self.iterations!r}")
-        p = self.min_probability
-        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 < p < 1:
-            raise ValueError(f"min_probability: must lie in (0, 1), got {p!r}")
+            check_real(name, getattr(self, name), minimum=0.0, maximum=MAX_COMPAT)
+        check_int("iterations", self.iterations, minimum=0, maximum=MAX_COUNT)
+        check_real(
+            "min_probability",
+            self.min_probability,
+            minimum=0.0,
+            maximum=1.0,
+            exclusive_minimum=True,
+            exclusive_maximum=True,
+        )
 
 
 #: DeepLab v1 (Chen et al., ICLR 2015) defaults: Gaussian sxy 3 compat 3; bilateral sxy 121,
@@ -143,8 +157,8 @@ def _check_inputs(image: object, probs: object) -> tuple[np.ndarray, np.ndarray]
         raise TypeError(f"image: expected a numpy.ndarray, got {type(image).__name__}")
     if image.dtype != np.uint8:
         raise TypeError(f"image: expected dtype uint8 (0..255 RGB), got {image.dtype}")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image: expected shape (H, W, 3), got {image.shape}")
+    if image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape[:2]:
+        raise ValueError(f"image: expected shape (H, W, 3) with H, W >= 1, got {image.shape}")
     if isinstance(probs, torch.Tensor):
         probs = probs.detach().cpu().numpy()
     if not isinstance(probs, np.ndarray):
@@ -213,8 +227,14 @@ def dense_crf(
     image, probs = _check_inputs(image, probs)
     if not isinstance(params, CRFParams):
         raise TypeError(f"params: expected a CRFParams, got {type(params).__name__}")
-    densecrf = _import_densecrf()
     k, h, w = probs.shape
+    extent = max(h, w) / min(params.gaussian_sxy, params.bilateral_sxy)
+    if extent > _MAX_LATTICE_EXTENT:
+        raise ValueError(
+            f"params: a {h}x{w} image needs gaussian_sxy and bilateral_sxy >= "
+            f"{max(h, w) / _MAX_LATTICE_EXTENT:.3g} px"
+        )
+    densecrf = _import_densecrf()
     floored = np.maximum(probs.astype(np.float32, copy=False), np.float32(params.min_probability))
     unary = np.ascontiguousarray(-np.log(floored).reshape(k, h * w), dtype=np.float32)
     crf = densecrf.DenseCRF2D(w, h, k)
@@ -250,6 +270,9 @@ def _refine_one(
         image, probs = loader(item) if loader is not None else item
         refined = dense_crf(image, probs, params)
         return refined if postprocess is None else postprocess(refined)
+    except (ValueError, TypeError) as err:  # a bad item: the caller's input, named as such
+        kind = ValueError if isinstance(err, ValueError) else TypeError
+        raise kind(f"items: {label} is refused: {type(err).__name__}: {err}") from err
     except Exception as err:
         raise RuntimeError(f"refine_many: {label} failed: {type(err).__name__}: {err}") from err
 
@@ -308,7 +331,9 @@ def refine_many(
     -------
     Iterator
         The refined probabilities (or ``postprocess`` results), lazily and **in input order**.
-        The pool lives until the iterator is exhausted or closed; a failure names the item.
+        The pool lives until the iterator is exhausted or closed; a failure names the item: a
+        ``ValueError`` / ``TypeError`` starting ``items:`` for an item the checks refuse, a
+        ``RuntimeError`` for any other failure (e.g. a file the loader cannot find).
 
     Examples
     --------
@@ -320,9 +345,14 @@ def refine_many(
     """
     if not isinstance(params, CRFParams):
         raise TypeError(f"params: expected a CRFParams, got {type(params).__name__}")
-    if isinstance(processes, bool) or not isinstance(processes, int) or processes < 1:
-        raise ValueError(f"processes: must be a positive int, got {processes!r}")
-    if start_method is not None and start_method not in multiprocessing.get_all_start_methods():
+    if isinstance(items, (str, bytes)) or not isinstance(items, Iterable):
+        raise TypeError(f"items: expected an iterable of items, got {type(items).__name__}")
+    processes = check_int("processes", processes, minimum=1, maximum=1024)
+    progress = check_bool("progress", progress)
+    if start_method is not None and (
+        not isinstance(start_method, str)
+        or start_method not in multiprocessing.get_all_start_methods()
+    ):
         raise ValueError(
             f"start_method: {start_method!r} is not one of "
             f"{multiprocessing.get_all_start_methods()}"

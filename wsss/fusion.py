@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import dataclasses
 import enum
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal, TypeVar, cast
@@ -27,12 +26,19 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ._validation import as_tensor, check_float_tensor, check_labels, check_probability
+from ._validation import (
+    as_tensor,
+    check_choice,
+    check_eps,
+    check_float_tensor,
+    check_labels,
+    check_probability,
+    check_real,
+)
+from .data.sample import IGNORE_INDEX
 
 __all__ = ["FUSION_PRESETS", "IGNORE_INDEX", "FusionRule", "fuse_saliency", "harmonic_mean"]
 
-#: Label value of pixels excluded from training and evaluation.
-IGNORE_INDEX: int = 255
 
 ArrayT = TypeVar("ArrayT", np.ndarray, Tensor)
 
@@ -80,10 +86,7 @@ def harmonic_mean(a: ArrayT, b: ArrayT, *, eps: float = 1e-5) -> ArrayT:
         torch.broadcast_shapes(*shapes)
     except RuntimeError:
         raise ValueError(f"a, b: shapes {shapes[0]} and {shapes[1]} do not broadcast") from None
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"eps: expected a float, got {type(eps).__name__}")
-    if not (math.isfinite(eps) and eps >= 0):
-        raise ValueError(f"eps: expected a finite non-negative number, got {eps!r}")
+    eps = check_eps("eps", eps)
     if isinstance(a, Tensor):
         dtype = torch.promote_types(a.dtype, b.dtype)
         work = torch.promote_types(dtype, torch.float32)
@@ -99,6 +102,10 @@ def harmonic_mean(a: ArrayT, b: ArrayT, *, eps: float = 1e-5) -> ArrayT:
     scale = np.where(m > 0, m, 1).astype(work)
     x, y = x / scale, y / scale
     return (2 * x * y / np.maximum(x + y + eps / scale, 1) * m).astype(dtype)
+
+
+#: The :class:`FusionRule` fields that ``None`` disables.
+_OPTIONAL_RULES = ("conflict_threshold", "background_threshold", "background_attention_threshold")
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ class FusionRule:
     >>> FusionRule(attention_floor=1.5)
     Traceback (most recent call last):
     ...
-    ValueError: attention_floor: expected a value in [0, 1], got 1.5
+    ValueError: attention_floor: must be <= 1.0, got 1.5
     """
 
     foreground: Literal["harmonic", "attention"] = "harmonic"
@@ -142,18 +149,12 @@ class FusionRule:
     min_foreground: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.foreground not in ("harmonic", "attention"):
-            raise ValueError(
-                f"foreground: expected 'harmonic' or 'attention', got {self.foreground!r}"
-            )
+        check_choice("foreground", self.foreground, ("harmonic", "attention"))
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)
-            if field.name == "foreground" or value is None:
+            if field.name == "foreground" or (value is None and field.name in _OPTIONAL_RULES):
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise TypeError(f"{field.name}: expected a float, got {type(value).__name__}")
-            if not 0.0 <= value <= 1.0:
-                raise ValueError(f"{field.name}: expected a value in [0, 1], got {value}")
+            check_real(field.name, value, minimum=0.0, maximum=1.0)
 
 
 #: Named rule sets. ``"harmonic"``: the paper's Algorithm 1 with the authors' ignore rules;
@@ -299,7 +300,7 @@ def fuse_saliency(
         ``None`` disables the rule. Default: the preset's (``"harmonic"`` ``None``,
         ``"oaa"`` 0.8).
     eps
-        Added to the harmonic mean's denominator.
+        Added to the harmonic mean's denominator (a finite number ``>= 0``).
 
     Returns
     -------
@@ -315,8 +316,8 @@ def fuse_saliency(
     >>> fuse_saliency(att, sal, np.array([0, 1, 0]))
     array([[  2,   2, 255,   0]], dtype=uint8)
     """
-    if method not in FUSION_PRESETS:
-        raise ValueError(f"method: expected one of {sorted(FUSION_PRESETS)}, got {method!r}")
+    check_choice("method", method, sorted(FUSION_PRESETS))
+    eps = check_eps("eps", eps)
     overrides: dict[str, Any] = {
         "conflict_threshold": conflict_threshold,
         "background_threshold": background_threshold,

@@ -12,7 +12,16 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ._validation import check_float_tensor, check_labels, check_thresholds
+from ._validation import (
+    MAX_CHANNELS,
+    check_bool,
+    check_dropout,
+    check_float_tensor,
+    check_init_std,
+    check_int,
+    check_labels,
+    check_thresholds,
+)
 from .masks import ternary_mask
 
 __all__ = [
@@ -153,6 +162,9 @@ def init_head_(module: nn.Module, init_std: float | None = 0.01) -> None:
     >>> round(float(conv.weight.detach().std()) * (9 * 64) ** 0.5 / 2 ** 0.5, 1)
     1.0
     """
+    if not isinstance(module, nn.Module):
+        raise TypeError(f"module: expected an nn.Module, got {type(module).__name__}")
+    init_std = check_init_std(init_std)
     for m in module.modules():
         if isinstance(m, nn.Conv2d):
             if init_std is None and m.kernel_size != (1, 1):
@@ -260,11 +272,11 @@ class SelfErasingHead(nn.Module):
             ("num_classes", num_classes),
             ("hidden_channels", hidden_channels),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg}: expected a positive int, got {value!r}")
+            check_int(arg, value, minimum=1, maximum=MAX_CHANNELS)
         check_thresholds(delta_h, delta_l)
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+        dropout = check_dropout(dropout)
+        share_weights = check_bool("share_weights", share_weights)
+        init_std = check_init_std(init_std)
         self.num_classes = num_classes
         self.delta_h = float(delta_h)
         self.delta_l = float(delta_l)

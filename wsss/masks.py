@@ -26,7 +26,13 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ._validation import check_float_tensor, check_labels, check_probability, check_thresholds
+from ._validation import (
+    check_eps,
+    check_float_tensor,
+    check_labels,
+    check_probability,
+    check_thresholds,
+)
 
 __all__ = ["DEFAULT_EPS", "attention_map", "normalize_class_maps", "ternary_mask"]
 
@@ -53,7 +59,7 @@ def normalize_class_maps(
         Multi-hot classes ``y`` of shape ``(N, C)`` (bool, int or float with values in {0, 1});
         ``None`` treats every class as present.
     eps
-        Added to the denominator.
+        Added to the denominator: a finite number ``>= 0``.
 
     Returns
     -------
@@ -68,6 +74,7 @@ def normalize_class_maps(
               [0.6000, 1.0000]]]])
     """
     check_float_tensor("cams", cams, 4)
+    eps = check_eps("eps", eps)
     n, c = cams.shape[:2]
     if 0 in cams.shape[2:]:
         raise ValueError(f"cams: expected h, w >= 1, got shape {tuple(cams.shape)}")
@@ -113,6 +120,7 @@ def attention_map(cams: Tensor, labels: Tensor, *, eps: float = DEFAULT_EPS) -> 
     """
     check_float_tensor("cams", cams, 4)
     check_labels("labels", labels, cams.shape[0], cams.shape[1])
+    eps = check_eps("eps", eps)
     return normalize_class_maps(cams, labels, eps=eps).amax(dim=1)
 
 
@@ -143,7 +151,7 @@ def ternary_mask(
         Thresholds with ``delta_l < delta_h``. Defaults are the paper's training values; the
         released inference file used ``0.8 / 0.0``.
     eps
-        Added to the min-max denominator.
+        Added to the min-max denominator (a finite number ``>= 0``).
 
     Returns
     -------
@@ -169,6 +177,7 @@ def ternary_mask(
     tensor([[[-1.,  1.,  0.]]])
     """
     check_thresholds(delta_h, delta_l)
+    eps = check_eps("eps", eps)
     if labels is None:
         if isinstance(cams, Tensor) and cams.ndim == 4:
             raise ValueError("labels: required when cams are (N, C, h, w) class maps")

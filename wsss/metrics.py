@@ -27,6 +27,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from wsss._validation import (
+    MAX_COUNT,
+    check_int,
+    check_integer_dtype,
+    to_numpy,
+)
 from wsss.data.sample import VOC_CLASSES
 
 __all__ = [
@@ -53,35 +59,19 @@ ORACLE_NOTE = "tuned on ground truth: an oracle, not a test score"
 # --------------------------------------------------------------------------------------------
 
 
-def _to_numpy(name: str, x: object) -> np.ndarray:
-    if isinstance(x, torch.Tensor):
-        try:
-            return x.detach().cpu().numpy()
-        except TypeError:  # bfloat16 and other dtypes numpy lacks
-            raise TypeError(f"{name}: unsupported dtype {x.dtype}") from None
-    if isinstance(x, np.ndarray):
-        return x
-    raise TypeError(f"{name}: expected a numpy.ndarray or torch.Tensor, got {type(x).__name__}")
-
-
-def _check_integer(name: str, x: np.ndarray) -> None:
-    if x.dtype.kind not in "iu":
-        raise TypeError(f"{name}: expected an integer dtype, got {x.dtype}")
+#: Shared checks under the names the counters below use.
+_to_numpy = to_numpy
+_check_integer = check_integer_dtype
 
 
 def _check_num_classes(num_classes: object) -> int:
-    if isinstance(num_classes, bool) or not isinstance(num_classes, (int, np.integer)):
-        raise TypeError(f"num_classes: expected an int, got {type(num_classes).__name__}")
-    if num_classes < 1:
-        raise ValueError(f"num_classes: must be at least 1, got {num_classes}")
-    return int(num_classes)
+    return check_int("num_classes", num_classes, minimum=1, maximum=MAX_COUNT)
 
 
 def _check_ignore_index(ignore_index: object, num_classes: int) -> int | None:
     if ignore_index is None:
         return None
-    if isinstance(ignore_index, bool) or not isinstance(ignore_index, (int, np.integer)):
-        raise TypeError(f"ignore_index: expected an int or None, got {type(ignore_index).__name__}")
+    ignore_index = check_int("ignore_index", ignore_index)
     if 0 <= ignore_index < num_classes:
         raise ValueError(
             f"ignore_index: {ignore_index} is a class label (0..{num_classes - 1}); "
@@ -95,6 +85,10 @@ def _default_names(num_classes: int, class_names: Sequence[str] | None) -> tuple
         if num_classes == len(VOC_LABEL_NAMES):
             return VOC_LABEL_NAMES
         return tuple(f"class_{k}" for k in range(num_classes))
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+        raise TypeError(
+            f"class_names: expected a sequence of names, got {type(class_names).__name__}"
+        )
     names = tuple(str(n) for n in class_names)
     if len(names) != num_classes:
         raise ValueError(f"class_names: expected {num_classes} names, got {len(names)}")
@@ -136,7 +130,7 @@ def _attention_inputs(
 
 
 def _valid_targets(
-    target: np.ndarray, num_classes: int, ignore_index: int | None
+    target: np.ndarray, num_classes: int, ignore_index: int | None, name: str = "target"
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Return the flat int64 target labels that count, and the flat mask that selects them.
 
@@ -148,7 +142,7 @@ def _valid_targets(
     if kept.size and (int(kept.min()) < 0 or int(kept.max()) >= num_classes):
         bad = kept[(kept < 0) | (kept >= num_classes)]
         raise ValueError(
-            f"target: values must be class labels 0..{num_classes - 1} or the ignore index "
+            f"{name}: values must be class labels 0..{num_classes - 1} or the ignore index "
             f"{ignore_index}, found {np.unique(bad)[:8].tolist()}"
         )
     return kept.astype(np.int64, copy=False), mask
@@ -242,8 +236,29 @@ class SegmentationScores:
 
     @classmethod
     def from_matrix(cls, matrix: np.ndarray, class_names: Sequence[str]) -> SegmentationScores:
-        """Compute the scores of a ``(K, K)`` confusion matrix (rows ground truth)."""
-        m = np.asarray(matrix, dtype=np.float64)
+        """Compute the scores of a ``(K, K)`` confusion matrix (rows ground truth).
+
+        ``matrix`` holds non-negative finite counts (numpy or torch); ``class_names`` has ``K``
+        names.
+        """
+        m = to_numpy("matrix", matrix)
+        if m.dtype.kind not in "iuf":
+            raise TypeError(f"matrix: expected counts of a numeric dtype, got {m.dtype}")
+        if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] == 0:
+            raise ValueError(f"matrix: expected a square (K, K) matrix, got shape {m.shape}")
+        m = m.astype(np.float64)
+        if not np.isfinite(m).all():
+            raise ValueError("matrix: contains NaN or infinite values")
+        if (m < 0).any():
+            raise ValueError("matrix: counts must be non-negative")
+        if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+            raise TypeError(
+                f"class_names: expected a sequence of names, got {type(class_names).__name__}"
+            )
+        if len(class_names) != m.shape[0]:
+            raise ValueError(
+                f"class_names: expected {m.shape[0]} names, got {len(class_names)}"
+            )
         tp = np.diag(m)
         gt = m.sum(axis=1)
         pred = m.sum(axis=0)
@@ -382,20 +397,25 @@ class ConfusionMatrix:
         One vectorised ``np.bincount(K * target + prediction, minlength=K * K)`` over the
         counted pixels.
         """
-        pred = _to_numpy("prediction", prediction)
-        tgt = _to_numpy("target", target)
-        _check_integer("prediction", pred)
-        _check_integer("target", tgt)
+        self._update(prediction, target, ("prediction", "target"))
+
+    def _update(self, prediction: ArrayLike, target: ArrayLike, names: tuple[str, str]) -> None:
+        """:meth:`update`, with the argument names its errors start with."""
+        pname, tname = names
+        pred = _to_numpy(pname, prediction)
+        tgt = _to_numpy(tname, target)
+        _check_integer(pname, pred)
+        _check_integer(tname, tgt)
         if pred.shape != tgt.shape:
             raise ValueError(
-                f"prediction: shape {tuple(pred.shape)} does not match target's {tuple(tgt.shape)}"
+                f"{pname}: shape {tuple(pred.shape)} does not match {tname} {tuple(tgt.shape)}"
             )
         k = self.num_classes
-        t, mask = _valid_targets(tgt, k, self.ignore_index)
+        t, mask = _valid_targets(tgt, k, self.ignore_index, tname)
         p = pred.reshape(-1) if mask is None else pred.reshape(-1)[mask]
         if p.size and (int(p.min()) < 0 or int(p.max()) >= k):
             raise ValueError(
-                f"prediction: values must lie in [0, {k}), got range "
+                f"{pname}: values must lie in [0, {k}), got range "
                 f"[{int(p.min())}, {int(p.max())}] on the counted pixels"
             )
         counts = np.bincount(k * t + p.astype(np.int64, copy=False), minlength=k * k)
@@ -469,13 +489,13 @@ def mean_iou(
     if isinstance(predictions, (np.ndarray, torch.Tensor)) or isinstance(
         targets, (np.ndarray, torch.Tensor)
     ):
-        cm.update(predictions, targets)  # type: ignore[arg-type]
+        cm._update(predictions, targets, ("predictions", "targets"))  # type: ignore[arg-type]
     else:
         preds, tgts = _as_list("predictions", predictions), _as_list("targets", targets)
         if len(preds) != len(tgts):
             raise ValueError(f"predictions: {len(preds)} arrays but {len(tgts)} targets")
         for p, t in zip(preds, tgts):
-            cm.update(p, t)
+            cm._update(p, t, ("predictions", "targets"))
     return cm.compute().miou
 
 

@@ -1,5 +1,11 @@
-"""Hypothesis fuzzing of the public functions: random ranks, shapes, dtypes, NaN/inf, empty
-label sets and mismatched sizes.
+"""Hypothesis fuzzing of the public API.
+
+The project-wide fuzz (the first tests below, harness in ``_fuzz.py``) covers every public name
+of every ``wsss`` package: each has one registered valid call, and each argument of it is
+replaced by bad values (None, NaN, +-inf, negative, zero, huge, wrong rank, dtype or library,
+empty arrays, lists, missing files). Dense-CRF cases run in a child process, so a crash inside
+pydensecrf is a failure, not the end of the run. The tests after it fuzz the blocks with random
+ranks, shapes, dtypes, NaN/inf, empty label sets and mismatched sizes.
 
 The contract under test: a call either returns a result that holds no NaN (and has the
 documented shape and range), or raises ``ValueError`` / ``TypeError`` whose message starts with
@@ -9,10 +15,15 @@ a silent NaN) is a bug.
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -29,6 +40,120 @@ from wsss import (
     ternary_mask,
 )
 from wsss.metrics import ConfusionMatrix, mean_iou
+
+sys.path.insert(0, str(Path(__file__).parent))
+import _fuzz
+
+#: Cases per public name in CI (all of them when fewer); WSSS_FUZZ_CASES for more.
+CASES = int(os.environ.get("WSSS_FUZZ_CASES", "40"))
+
+
+def test_every_public_name_has_a_valid_call_or_a_documented_skip():
+    names = _fuzz.public_names()
+    missing = sorted(
+        f"{modules[0]}.{name}"
+        for name, modules in names.items()
+        if name not in _fuzz.REGISTRY and name not in _fuzz.SKIP
+        and not all(m.startswith(_fuzz.AWAITING_ENTRIES) for m in modules)
+    )
+    assert not missing, f"public names without a fuzz entry in _fuzz.REGISTRY: {missing}"
+    assert set(_fuzz.BASE_MODULES) <= set(_fuzz.public_modules())
+
+
+IN_PROCESS = sorted(
+    n for n, e in _fuzz.REGISTRY.items()
+    if not e.child and n in _fuzz.public_names() and n not in _fuzz.KNOWN_GAPS
+    and n not in _fuzz.HANGS
+)
+
+
+@pytest.mark.parametrize("name", sorted(_fuzz.KNOWN_GAPS))
+def test_known_gaps_are_still_gaps(name):
+    """Names listed as known gaps must still fail a case: once fixed, move them to the fuzz."""
+    assert _fuzz._non_finite(_fuzz.run(name, None)) is None  # the registered call is valid
+    problems = [c for c in _fuzz.cases(name) if _fuzz.check_case(name, c)]
+    assert problems, f"{name} passes every case now: remove it from _fuzz.KNOWN_GAPS"
+
+
+def test_hanging_entries_are_registered_names():
+    assert set(_fuzz.HANGS) <= set(_fuzz.REGISTRY) & set(_fuzz.public_names())
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_registered_call_is_valid(name):
+    assert _fuzz._non_finite(_fuzz.run(name, None)) is None
+
+
+@pytest.mark.parametrize("name", IN_PROCESS)
+def test_bad_arguments_are_refused_by_name(name):
+    all_cases = _fuzz.cases(name)
+    if not all_cases:  # takes no arguments: test_registered_call_is_valid covers it
+        return
+
+    @settings(max_examples=min(len(all_cases), CASES), deadline=None, database=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=st.sampled_from(all_cases))
+    def check(case):
+        problem = _fuzz.check_case(name, case)
+        assert problem is None, f"{name}{case}: {problem}"
+
+    check()
+
+
+def _run_child(todo):
+    """Run ``todo`` cases in child processes; a child that dies blames the case it started."""
+    problems = []
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    while todo:
+        done = subprocess.run([sys.executable, str(Path(_fuzz.__file__))], input=json.dumps(todo),
+                              capture_output=True, text=True, timeout=300, env=env)
+        finished, started = set(), None
+        for line in done.stdout.splitlines():
+            if not line.startswith("["):
+                continue
+            event, *case = json.loads(line)
+            if event == "start":
+                started = tuple(case)
+            else:
+                finished.add(tuple(case[:4]))
+                if case[4]:
+                    problems.append(f"{case[0]}{tuple(case[1:4])}: {case[4]}")
+        if done.returncode == 0:
+            break
+        if started is None:
+            raise AssertionError(f"the fuzz child failed to start: {done.stderr[-2000:]}")
+        problems.append(f"{started[0]}{started[1:]}: the process died with code "
+                        f"{done.returncode} (a crash inside the call)")
+        todo = [c for c in todo if tuple(c) not in finished and tuple(c) != started]
+    return problems
+
+
+def test_crf_bad_arguments_in_a_child_process():
+    pytest.importorskip("pydensecrf.densecrf")
+    todo = [list(c) for c in _fuzz.iter_child_cases()]
+    assert len(todo) > 50
+    problems = _run_child(todo)
+    assert not problems, "\n".join(problems)
+
+
+def test_the_child_reports_a_crash_as_a_failure():
+    """A case whose call kills the process is reported, and the others still run."""
+    pytest.importorskip("pydensecrf.densecrf")
+    todo = [["dense_crf", 0, "image", "None"], ["__crash__", 0, "x", "x"],
+            ["dense_crf", 0, "probs", "nan value"]]
+    problems = _run_child(todo)
+    assert len(problems) == 1 and "__crash__" in problems[0] and "died" in problems[0]
+
+
+def test_the_fuzz_fails_when_a_check_is_removed(monkeypatch):
+    """Without the eps check, eps=nan makes all-NaN maps: the fuzz must say so."""
+    import wsss.masks
+
+    assert _fuzz.check_case("normalize_class_maps", (0, "eps", "nan")) is None
+    monkeypatch.setattr(wsss.masks, "check_eps", lambda name, value: value)
+    problem = _fuzz.check_case("normalize_class_maps", (0, "eps", "nan"))
+    assert problem is not None and "NaN" in problem
 
 #: 150 examples per function in CI; set WSSS_FUZZ_EXAMPLES for a deeper local search.
 FUZZ = settings(max_examples=int(os.environ.get("WSSS_FUZZ_EXAMPLES", "150")), deadline=None,

@@ -33,7 +33,13 @@ from wsss.data.relabel import WithLabels
 from wsss.data.saliency import SaliencyFolder, read_saliency
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES, Sample
 from wsss.data.subset import DatasetSubset, image_labels, split_by_labels
-from wsss.data.synthetic import SaliencyQuality, SyntheticVOC, render_preview
+from wsss.data.synthetic import (
+    SYNTHETIC_PRESETS,
+    SaliencyQuality,
+    SyntheticVOC,
+    render_preview,
+    synthetic_dataset,
+)
 from wsss.data.transforms import (
     CAFFE,
     TORCHVISION,
@@ -44,10 +50,9 @@ from wsss.data.transforms import (
     RandomScale,
     Resize,
     Transform,
-    to_image,
     to_tensor,
 )
-from wsss.data.voc import SPLITS, VOCSegmentation, read_image_list, read_sbd_mask
+from wsss.data.voc import SPLITS, VOCSegmentation, read_image_list
 
 __all__ = [
     "CAFFE",
@@ -55,6 +60,7 @@ __all__ = [
     "IGNORE_INDEX",
     "NUM_CLASSES",
     "SPLITS",
+    "SYNTHETIC_PRESETS",
     "TORCHVISION",
     "VOC_CLASSES",
     "AugmentedDataset",
@@ -93,13 +99,12 @@ __all__ = [
     "read_label",
     "read_labels_file",
     "read_saliency",
-    "read_sbd_mask",
     "render_coco_mask",
     "render_preview",
     "rgb_to_label",
     "split_by_labels",
     "stack_collate",
-    "to_image",
+    "synthetic_dataset",
     "to_tensor",
     "voc_palette",
     "write_label",

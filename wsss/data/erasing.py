@@ -307,7 +307,7 @@ class ErasedImages(Sequence[Sample]):
             if not sources:
                 raise ValueError("attention: expected at least one source")
         else:
-            sources = [attention]  # type: ignore[list-item]
+            sources = [attention]
         self.dataset = dataset
         self.readers = [_attention_reader(s) for s in sources]
         self.threshold = _check_threshold(threshold)

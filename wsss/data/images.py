@@ -15,26 +15,21 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from wsss._validation import check_bool, check_int, check_path
 from wsss.data.palette import rgb_to_label, voc_palette
-from wsss.data.sample import NUM_CLASSES
+from wsss.data.sample import IGNORE_INDEX, NUM_CLASSES
 from wsss.io import atomic_write
 
 __all__ = [
     "IGNORE_INDEX",
     "CorruptFileError",
-    "check_label_values",
-    "check_stem",
-    "open_image",
     "read_image",
     "read_label",
-    "stem_path",
     "write_label",
 ]
 
 PathLike = str | os.PathLike
 
-#: Label value for "ignore" (object boundaries and unlabelled pixels).
-IGNORE_INDEX = 255
 
 
 class CorruptFileError(ValueError):
@@ -141,7 +136,7 @@ def open_image(path: PathLike, kind: str = "image") -> Image.Image:
     ...
     wsss.data.images.CorruptFileError: .../a.png: not an image file (Pillow cannot identify it)
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: {kind} file not found")
     if not path.is_file():
@@ -257,6 +252,8 @@ def read_label(
     ...     read_label(p).tolist()
     [[0, 15, 255]]
     """
+    validate = check_bool("validate", validate)
+    num_classes = check_int("num_classes", num_classes, minimum=1, maximum=IGNORE_INDEX - 1)
     img = open_image(path, "label image")
     if img.mode in ("P", "L"):
         label = np.asarray(img, dtype=np.uint8).copy()
@@ -291,7 +288,7 @@ def write_label(path: PathLike, label: np.ndarray) -> None:
     path
         Destination (``.png``); parent folders are created.
     label
-        ``uint8`` of shape ``(H, W)``.
+        ``uint8`` of shape ``(H, W)``, ``H, W >= 1`` (a PNG cannot be empty).
 
     Examples
     --------
@@ -307,8 +304,9 @@ def write_label(path: PathLike, label: np.ndarray) -> None:
         raise TypeError(f"label: expected a numpy.ndarray, got {type(label).__name__}")
     if label.dtype != np.uint8:
         raise TypeError(f"label: expected dtype uint8, got {label.dtype}")
-    if label.ndim != 2:
-        raise ValueError(f"label: expected shape (H, W), got {label.shape}")
+    if label.ndim != 2 or 0 in label.shape:
+        raise ValueError(f"label: expected shape (H, W) with H, W >= 1, got {label.shape}")
+    check_path("path", path)
     img = Image.fromarray(np.ascontiguousarray(label))  # mode "L"
     img.putpalette(voc_palette().tobytes())  # turns it into a "P" image, indices unchanged
     with atomic_write(path, "wb") as f:

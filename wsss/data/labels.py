@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from wsss._validation import MAX_COUNT, check_int, check_path
 from wsss.data.images import IGNORE_INDEX, CorruptFileError, check_stem
 from wsss.data.sample import VOC_CLASSES
 
@@ -68,7 +69,13 @@ def labels_from_xml(path: PathLike, class_names: Sequence[str] = VOC_CLASSES) ->
     >>> np.flatnonzero(labels_from_xml(p)).tolist()
     [11]
     """
-    path = Path(path)
+    path = check_path("path", path)
+    if isinstance(class_names, (str, bytes)) or not isinstance(class_names, Sequence):
+        raise TypeError(
+            f"class_names: expected a sequence of names, got {type(class_names).__name__}"
+        )
+    if not class_names or not all(isinstance(n, str) for n in class_names):
+        raise ValueError("class_names: expected one or more class names (str)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: annotation file not found")
     try:
@@ -98,7 +105,7 @@ def labels_from_mask(label: np.ndarray, num_classes: int) -> np.ndarray:
     label
         Integer array of shape ``(H, W)`` with values in ``{0, ..., num_classes, 255}``.
     num_classes
-        Number of foreground classes.
+        Number of foreground classes, 1 to 254 (255 is the ignore label, never a class).
 
     Returns
     -------
@@ -114,6 +121,9 @@ def labels_from_mask(label: np.ndarray, num_classes: int) -> np.ndarray:
         raise TypeError(f"label: expected a numpy.ndarray, got {type(label).__name__}")
     if label.dtype.kind not in "iu":
         raise TypeError(f"label: expected an integer array, got dtype {label.dtype}")
+    if label.ndim != 2:
+        raise ValueError(f"label: expected shape (H, W), got {label.shape}")
+    num_classes = check_int("num_classes", num_classes, minimum=1, maximum=IGNORE_INDEX - 1)
     values = np.unique(label)
     bad = values[((values < 0) | (values > num_classes)) & (values != IGNORE_INDEX)]
     if bad.size:
@@ -262,7 +272,8 @@ def load_cls_labels(path: PathLike, num_classes: int) -> dict[str, np.ndarray]:
     >>> list(labels), labels["2007_000032"][:3].tolist()
     (['2007_000032'], [1.0, 0.0, 0.0])
     """
-    path = Path(path)
+    path = check_path("path", path)
+    num_classes = check_int("num_classes", num_classes, minimum=1, maximum=MAX_COUNT)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: cls_labels file not found")
     stored = _read_npy_object(path)

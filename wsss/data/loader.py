@@ -21,18 +21,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from wsss._validation import check_int
 from wsss.data.sample import Sample
 from wsss.data.transforms import Normalizer, Transform, to_tensor
 
 __all__ = ["AugmentedDataset", "pad_collate", "stack_collate"]
-
-
-def _check_non_negative_int(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise TypeError(f"{name}: expected an int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{name}: must be >= 0, got {value}")
-    return int(value)
 
 
 class AugmentedDataset(Dataset):
@@ -94,12 +87,12 @@ class AugmentedDataset(Dataset):
         self.dataset = dataset
         self.transform = transform
         self.normalizer = normalizer
-        self.seed = _check_non_negative_int("seed", seed)
+        self.seed = check_int("seed", seed, minimum=0)
         self.epoch = 0
 
     def set_epoch(self, epoch: int) -> None:
         """Select the epoch whose augmentations ``__getitem__`` draws."""
-        self.epoch = _check_non_negative_int("epoch", epoch)
+        self.epoch = check_int("epoch", epoch, minimum=0)
 
     def rng(self, index: int) -> np.random.Generator:
         """The generator of ``index`` this epoch: ``default_rng([seed, epoch, index])``."""
@@ -109,7 +102,7 @@ class AugmentedDataset(Dataset):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> dict[str, Any]:
-        index = _check_non_negative_int("index", index)
+        index = check_int("index", index, minimum=0)
         if index >= len(self):
             raise IndexError(f"index: {index} is out of range for {len(self)} samples")
         sample = self.dataset[index]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wsss._validation import check_path, check_size
 from wsss.data.images import CorruptFileError, open_image, stem_path
 
 __all__ = ["SaliencyFolder", "read_saliency"]
@@ -56,6 +57,8 @@ def read_saliency(path: PathLike, expected_size: tuple[int, int] | None = None) 
     >>> read_saliency(p, expected_size=(1, 3)).tolist()
     [[0.0, 0.20000000298023224, 1.0]]
     """
+    if expected_size is not None:
+        expected_size = check_size("expected_size", expected_size, square=False, minimum=0)
     img = open_image(path, "saliency map")
     mode = img.mode
     values = np.asarray(img)
@@ -104,7 +107,9 @@ class SaliencyFolder:
     """
 
     def __init__(self, root: PathLike, suffix: str = ".png") -> None:
-        root = Path(root)
+        root = check_path("root", root)
+        if not isinstance(suffix, str):
+            raise TypeError(f"suffix: expected a str, got {type(suffix).__name__}")
         if not root.is_dir():
             raise FileNotFoundError(f"{root}: saliency folder not found")
         self.root = root

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["NUM_CLASSES", "VOC_CLASSES", "Sample", "sample_names"]
+__all__ = ["IGNORE_INDEX", "NUM_CLASSES", "VOC_CLASSES", "Sample", "sample_names"]
 
 #: The 20 PASCAL VOC foreground classes, in label order (label ``c + 1`` is ``VOC_CLASSES[c]``).
 VOC_CLASSES: tuple[str, ...] = (
@@ -16,7 +16,10 @@ VOC_CLASSES: tuple[str, ...] = (
     "train", "tvmonitor",
 )  # fmt: skip
 
-#: Number of foreground classes (no background channel).
+#: Label value for "ignore" (object boundaries and unlabelled pixels), in every label map.
+IGNORE_INDEX: int = 255
+
+#: Number of PASCAL VOC foreground classes (no background channel).
 NUM_CLASSES: int = len(VOC_CLASSES)
 
 

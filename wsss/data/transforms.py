@@ -27,6 +27,15 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wsss._validation import (
+    MAX_SIDE,
+    check_bool,
+    check_int,
+    check_real,
+    check_reals,
+    check_rng,
+    check_size,
+)
 from wsss.data.sample import Sample
 
 __all__ = [
@@ -39,8 +48,6 @@ __all__ = [
     "RandomScale",
     "Resize",
     "Transform",
-    "resize_sample",
-    "to_image",
     "to_tensor",
 ]
 
@@ -50,14 +57,29 @@ Transform = Callable[[Sample, np.random.Generator], Sample]
 
 def _size_pair(name: str, size: int | Sequence[int]) -> tuple[int, int]:
     """``size`` as ``(height, width)``: an int means a square."""
-    pair = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-    if len(pair) != 2 or not all(
-        isinstance(v, (int, np.integer)) and not isinstance(v, bool) for v in pair
-    ):
-        raise TypeError(f"{name}: expected an int or a pair of ints (height, width), got {size!r}")
-    if min(pair) < 1:
-        raise ValueError(f"{name}: sizes must be positive, got {size!r}")
-    return int(pair[0]), int(pair[1])
+    return check_size(name, size)
+
+
+def _check_sample(sample: object) -> Sample:
+    """A :class:`Sample` whose arrays a transform can work on (shapes and dtypes only)."""
+    if not isinstance(sample, Sample):
+        raise TypeError(f"sample: expected a Sample, got {type(sample).__name__}")
+    image = sample.image
+    if not isinstance(image, np.ndarray) or image.dtype != np.uint8:
+        raise TypeError("sample: image must be a uint8 numpy.ndarray")
+    if image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape[:2]:
+        raise ValueError(f"sample: image must have shape (H, W, 3), H, W >= 1, got {image.shape}")
+    for field in ("label", "saliency"):
+        array = getattr(sample, field)
+        if array is None:
+            continue
+        if not isinstance(array, np.ndarray):
+            raise TypeError(f"sample: {field} must be a numpy.ndarray or None")
+        if array.shape != image.shape[:2]:
+            raise ValueError(
+                f"sample: {field} shape {array.shape} differs from the image's {image.shape[:2]}"
+            )
+    return sample
 
 
 def _interpolate(array: np.ndarray, size: tuple[int, int], mode: str) -> np.ndarray:
@@ -85,6 +107,7 @@ def resize_sample(sample: Sample, size: tuple[int, int]) -> Sample:
     >>> resize_sample(s, (4, 4)).label.tolist()
     [[1, 1, 2, 2], [1, 1, 2, 2], [3, 3, 4, 4], [3, 3, 4, 4]]
     """
+    _check_sample(sample)
     size = _size_pair("size", size)
     if sample.image.shape[:2] == size:
         return sample
@@ -115,6 +138,7 @@ class Resize:
         _size_pair("size", self.size)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        check_rng("rng", rng)
         return resize_sample(sample, _size_pair("size", self.size))
 
 
@@ -133,16 +157,21 @@ class RandomScale:
     high: float = 1.3
 
     def __post_init__(self) -> None:
-        if not 0 < self.low <= self.high:
-            raise ValueError(f"low: need 0 < low <= high, got low={self.low}, high={self.high}")
+        low = check_real("low", self.low, minimum=0.0, exclusive_minimum=True)
+        high = check_real("high", self.high, minimum=0.0, exclusive_minimum=True)
+        if not low <= high:
+            raise ValueError(f"low: need 0 < low <= high, got low={low}, high={high}")
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
-        scale = rng.uniform(self.low, self.high)
+        _check_sample(sample)
+        scale = check_rng("rng", rng).uniform(self.low, self.high)
         height, width = sample.image.shape[:2]
         size = (
             max(1, int(np.floor(height * scale + 0.5))),
             max(1, int(np.floor(width * scale + 0.5))),
         )
+        if max(size) > MAX_SIDE:
+            raise ValueError(f"high: scale {scale:.4g} makes a {size} image, over {MAX_SIDE} px")
         return resize_sample(sample, size)
 
 
@@ -160,15 +189,17 @@ class RandomHorizontalFlip:
     p: float = 0.5
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.p <= 1.0:
-            raise ValueError(f"p: must lie in [0, 1], got {self.p}")
+        check_real("p", self.p, minimum=0.0, maximum=1.0)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
-        if not rng.random() < self.p:
+        _check_sample(sample)
+        if not check_rng("rng", rng).random() < self.p:
             return sample
 
         def flip(a: np.ndarray | None) -> np.ndarray | None:
-            return None if a is None else np.ascontiguousarray(a[:, ::-1])
+            # a copy in C order: ascontiguousarray keeps the negative stride of a one-pixel-wide
+            # view, which torch.from_numpy refuses
+            return None if a is None else a[:, ::-1].copy(order="C")
 
         return dataclasses.replace(
             sample,
@@ -214,14 +245,17 @@ class RandomCrop:
 
     def __post_init__(self) -> None:
         _size_pair("size", self.size)
-        if len(self.image_fill) != 3 or not all(0 <= v <= 255 for v in self.image_fill):
-            raise ValueError(f"image_fill: expected 3 values in [0, 255], got {self.image_fill}")
-        if not 0 <= self.label_fill <= 255:
-            raise ValueError(f"label_fill: must lie in [0, 255], got {self.label_fill}")
-        if not 0.0 <= self.saliency_fill <= 1.0:
-            raise ValueError(f"saliency_fill: must lie in [0, 1], got {self.saliency_fill}")
+        fill = self.image_fill
+        if isinstance(fill, (str, bytes)) or not isinstance(fill, Sequence) or len(fill) != 3:
+            raise ValueError(f"image_fill: expected 3 values in [0, 255], got {fill!r}")
+        for value in fill:
+            check_int("image_fill", value, minimum=0, maximum=255)
+        check_int("label_fill", self.label_fill, minimum=0, maximum=255)
+        check_real("saliency_fill", self.saliency_fill, minimum=0.0, maximum=1.0)
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        _check_sample(sample)
+        check_rng("rng", rng)
         crop_h, crop_w = _size_pair("size", self.size)
         height, width = sample.image.shape[:2]
         padded_h, padded_w = max(height, crop_h), max(width, crop_w)
@@ -260,12 +294,19 @@ class Compose:
     transforms: Sequence[Transform]
 
     def __post_init__(self) -> None:
+        if isinstance(self.transforms, (str, bytes)) or not isinstance(self.transforms, Sequence):
+            raise TypeError(
+                f"transforms: expected a sequence of transforms, got "
+                f"{type(self.transforms).__name__}"
+            )
         object.__setattr__(self, "transforms", tuple(self.transforms))
         for t in self.transforms:
             if not callable(t):
                 raise TypeError(f"transforms: {t!r} is not callable")
 
     def __call__(self, sample: Sample, rng: np.random.Generator) -> Sample:
+        _check_sample(sample)
+        check_rng("rng", rng)
         for transform in self.transforms:
             sample = transform(sample, rng)
         return sample
@@ -303,10 +344,10 @@ class Normalizer:
     bgr: bool = False
 
     def __post_init__(self) -> None:
-        if len(self.mean) != 3 or len(self.std) != 3:
-            raise ValueError("mean: mean and std need one value per channel (3)")
-        if min(self.std) <= 0 or self.scale <= 0:
-            raise ValueError(f"std: std and scale must be positive, got {self.std}, {self.scale}")
+        check_reals("mean", self.mean, length=3)
+        check_reals("std", self.std, length=3, minimum=0.0, exclusive_minimum=True)
+        check_real("scale", self.scale, minimum=0.0, exclusive_minimum=True)
+        check_bool("bgr", self.bgr)
 
     @property
     def fill(self) -> tuple[int, int, int]:
@@ -325,6 +366,14 @@ TORCHVISION = Normalizer(
 CAFFE = Normalizer(mean=(104.008, 116.669, 122.675), std=(1.0, 1.0, 1.0), scale=1.0, bgr=True)
 
 
+def _check_normalizer(normalizer: object) -> Normalizer:
+    if not isinstance(normalizer, Normalizer):
+        raise TypeError(
+            f"normalizer: expected a Normalizer, got {type(normalizer).__name__}"
+        )
+    return normalizer
+
+
 def to_tensor(image: np.ndarray, normalizer: Normalizer) -> torch.Tensor:
     """Turn a ``uint8`` RGB image ``(H, W, 3)`` into a normalised ``float32`` tensor ``(3, H, W)``.
 
@@ -340,7 +389,11 @@ def to_tensor(image: np.ndarray, normalizer: Normalizer) -> torch.Tensor:
         raise TypeError(f"image: expected dtype uint8, got {image.dtype}")
     if image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"image: expected shape (H, W, 3), got {image.shape}")
-    x = torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float()
+    _check_normalizer(normalizer)
+    # a C-order copy when the strides are not plain (negative, or a one-pixel-wide view)
+    if not image.flags.c_contiguous or any(s < 0 for s in image.strides):
+        image = image.copy(order="C")
+    x = torch.from_numpy(image).permute(2, 0, 1).float()
     if normalizer.bgr:
         x = x.flip(0)
     mean = torch.tensor(normalizer.mean, dtype=torch.float32).view(3, 1, 1)
@@ -363,6 +416,9 @@ def to_image(tensor: torch.Tensor, normalizer: Normalizer) -> np.ndarray:
         raise TypeError(f"tensor: expected a torch.Tensor, got {type(tensor).__name__}")
     if tensor.ndim != 3 or tensor.shape[0] != 3:
         raise ValueError(f"tensor: expected shape (3, H, W), got {tuple(tensor.shape)}")
+    if tensor.is_complex() or tensor.dtype == torch.bool:
+        raise TypeError(f"tensor: expected a real-valued tensor, got dtype {tensor.dtype}")
+    _check_normalizer(normalizer)
     x = tensor.detach().to("cpu", torch.float64)
     mean = torch.tensor(normalizer.mean, dtype=torch.float64).view(3, 1, 1)
     std = torch.tensor(normalizer.std, dtype=torch.float64).view(3, 1, 1)

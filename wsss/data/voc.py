@@ -34,6 +34,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
+from wsss._validation import check_path
 from wsss.data.images import (
     CorruptFileError,
     check_label_values,
@@ -47,15 +48,9 @@ from wsss.data.saliency import SaliencyFolder
 from wsss.data.sample import NUM_CLASSES, VOC_CLASSES, Sample
 
 __all__ = [
-    "CLASS_SOURCES",
-    "LABEL_SOURCES",
     "SPLITS",
     "VOCSegmentation",
-    "find_sbd_root",
-    "find_voc_root",
     "read_image_list",
-    "read_sbd_mask",
-    "voc_split_names",
 ]
 
 PathLike = str | os.PathLike
@@ -132,6 +127,8 @@ def read_image_list(path: PathLike) -> tuple[str, ...]:
     ValueError
         If a line is not a plain file stem (a path, ``..``, several words); the message gives
         the list file and line number.
+    CorruptFileError
+        If a line is not UTF-8 text (a :class:`ValueError`; the message gives file and line).
 
     Examples
     --------
@@ -141,15 +138,21 @@ def read_image_list(path: PathLike) -> tuple[str, ...]:
     >>> read_image_list(p)
     ('2007_000032', '2007_000039')
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: image list not found")
     names = []
-    with open(path, encoding="utf-8") as f:
-        for line_number, line in enumerate(f, start=1):
-            entry = line.strip()
-            if entry:
-                names.append(check_stem(entry, f"{path}:{line_number}"))
+    for line_number, raw in enumerate(path.read_bytes().splitlines(), start=1):
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise CorruptFileError(
+                f"{path}:{line_number}: not UTF-8 text ({exc.reason} at byte {exc.start}); "
+                "an image list holds one file stem per line"
+            ) from None
+        entry = line.strip()
+        if entry:
+            names.append(check_stem(entry, f"{path}:{line_number}"))
     return tuple(names)
 
 

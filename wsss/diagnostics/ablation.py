@@ -167,6 +167,8 @@ def erasing_ablation(
         )
         image = to_tensor(sample.image, normalizer)[None].to(device)
         att = extractor(image, torch.from_numpy(sample.classes)[None].to(device))
+        if sample.label is None:
+            raise ValueError(f"dataset: image {sample.name} has no ground truth")
         maps = {name: m[0].cpu().numpy() for name, m in att.branches.items()}
         for zone in ERASING_ZONES:
             maps[f"max/{zone}"] = np.maximum(maps["a"], maps[f"b/{zone}"])

@@ -144,7 +144,7 @@ def part_reach(
             image = to_tensor(sample.image, normalizer)[None].to(device)
             labels = torch.from_numpy(sample.classes)[None].to(device)
             with torch.no_grad():
-                out = model.class_maps(image, labels)
+                out = model.class_maps(image, labels)  # type: ignore[operator]
             if branch is not None and branch not in out:
                 raise ValueError(f"branch: the model's maps are {sorted(out)}, got {branch!r}")
             raw = torch.nn.functional.interpolate(

@@ -50,16 +50,17 @@ from .config import (
     with_changes,
 )
 from .distributed import DistContext, init_distributed
+from .evaluation import LabelQuality, predict_segmentation
 from .labelling import (
-    LabelQuality,
+    PROXY_ROUTES,
     StageReport,
     StoredAttention,
     load_attention,
-    predict_segmentation,
     save_attention,
 )
 from .optim import LRMultipliers, PolyDecay, build_adamw, build_sgd, poly_lr_scheduler
 from .pipeline import ATTENTION_MAPS, PipelineConfig, PipelineResult, run_pipeline
+from .refiners import REFINERS
 from .rundir import RunDir
 from .stages import (
     attention_quality,
@@ -77,7 +78,9 @@ from .trainer import TrainConfig, TrainResult, train
 __all__ = [
     "ATTENTION_MAPS",
     "DATASETS",
+    "PROXY_ROUTES",
     "RECIPES",
+    "REFINERS",
     "WEIGHT_FORMATS",
     "DataConfig",
     "DistContext",

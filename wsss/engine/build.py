@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import cast
+from typing import Any
 
 from torch import nn
 
@@ -93,27 +93,27 @@ def load_dataset(
     saliency_dir = data.saliency_dir if (train and saliency) else None
     name = data.split_name(split)
     listed = data.train_list if train else data.val_list
-    dataset: Sequence[Sample]
+    dataset: Any  # every dataset follows wsss.data.SegmentationDataset
     if data.dataset == "synthetic":
         n = data.synthetic_train if train else data.synthetic_val
         dataset = SyntheticVOC(n, image_size=data.image_size, seed=data.seed, split=split,
                                part_prob=data.synthetic_part_prob)
     elif data.dataset == "voc":
         label_source = (data.voc_labels if train else "auto") if masks else "none"
-        dataset = cast(Sequence[Sample], VOCSegmentation(
+        dataset = VOCSegmentation(
             data.root,  # type: ignore[arg-type]
             name, sbd_root=data.sbd_root, label_source=label_source, saliency_dir=saliency_dir,
             image_list=listed,
-        ))
+        )
     elif data.dataset == "coco":
         from ..data.coco import COCOSegmentation
 
         root = Path(data.root)  # type: ignore[arg-type]
         annotations = (None if data.annotations_dir is None
                        else Path(data.annotations_dir) / f"instances_{name}.json")
-        dataset = cast(Sequence[Sample], COCOSegmentation(
+        dataset = COCOSegmentation(
             root, name, annotations=annotations, masks=masks,
-            mask_dir=data.mask_dir if masks else None, saliency_dir=saliency_dir))
+            mask_dir=data.mask_dir if masks else None, saliency_dir=saliency_dir)
     else:
         from ..data.folder import FolderDataset
 
@@ -124,11 +124,11 @@ def load_dataset(
             chosen = name if (root / "splits" / f"{name}.txt").is_file() else None
         folder_saliency: str | None = "auto" if data.saliency_dir is None else data.saliency_dir
         folder_masks: str | None = "auto" if data.mask_dir is None else data.mask_dir
-        dataset = cast(Sequence[Sample], FolderDataset(
+        dataset = FolderDataset(
             root, labels=data.labels_file, classes=data.classes_file, split=chosen,
             mask_dir=folder_masks if masks else None,
             saliency_dir=folder_saliency if (train and saliency) else None,
-        ))
+        )
     return WithLabels(dataset, labels_from) if labels_from is not None else dataset
 
 
@@ -183,7 +183,7 @@ def build_model(config: ModelConfig, num_classes: int) -> nn.Module:
     model = create_model(config.name, backbone=config.backbone,
                          num_classes=output_classes(config.name, num_classes), **config.kwargs)
     if config.weights is not None:
-        backbone = model.backbone  # type: ignore[union-attr]
+        backbone = model.backbone
         if config.weights_format == "caffe":
             load_deeplab_caffe_vgg16(model, config.weights, load_fc8=False)
         elif config.weights_format == "backbone":

@@ -15,8 +15,6 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import torch
-
 from ..data.sample import Sample
 from . import preflight
 from .build import class_names
@@ -30,6 +28,7 @@ from .config import (
     with_changes,
 )
 from .preflight import PreflightError
+from .resources import set_threads as _set_threads
 from .runconfig import IDENTITY_FIELDS, PriorRun, merge, read_prior_run
 from .rundir import RunDir
 from .trainer import TrainConfig
@@ -472,7 +471,8 @@ def add_train_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--lr", type=float, help="base learning rate")
     g.add_argument("--optimizer", choices=("sgd", "adamw"))
     g.add_argument("--seed", type=int, default=0, help="training seed")
-    g.add_argument("--workers", type=int, default=0, help="DataLoader workers per process")
+    g.add_argument("--workers", type=int,
+                   help="DataLoader workers per process (default: 0 on CPU, up to 8 on CUDA)")
     g.add_argument("--checkpoint-every", type=int, help="steps between checkpoints")
     g.add_argument("--amp", choices=("none", "bf16", "fp16"), default="none",
                    help="autocast (CUDA; never on CPU, where bf16 is very slow)")
@@ -534,7 +534,8 @@ def add_runtime_args(
                             "failing")
     g.add_argument("--device", choices=("auto", "cpu", "cuda"), default="auto")
     g.add_argument("--threads", type=int,
-                   help="torch CPU threads for this process (default: torch's, all cores)")
+                   help="torch CPU threads for this process (default: OMP_NUM_THREADS, else the "
+                        "cores available to this process / processes per node)")
 
 
 def open_run(args: argparse.Namespace, config: dict[str, Any], is_main: bool) -> RunDir:
@@ -585,22 +586,19 @@ def device_arg(args: argparse.Namespace) -> str | None:
     return None if args.device == "auto" else args.device
 
 
-def set_threads(threads: int | None) -> None:
-    """Set torch's intra-op thread count (``--threads``); ``None`` or 0 keeps torch's default.
+def set_threads(threads: int | None) -> int:
+    """Apply ``--threads``: :func:`wsss.engine.resources.set_threads` (``None``: the default,
+    ``OMP_NUM_THREADS`` or the cores this process may use divided by the processes per node).
 
     Examples
     --------
+    >>> import torch
     >>> before = torch.get_num_threads()
     >>> set_threads(1)
-    >>> set_threads(None)
-    >>> torch.get_num_threads()
     1
-    >>> set_threads(before)
+    >>> _ = set_threads(before)
     """
-    if threads:
-        if isinstance(threads, bool) or not isinstance(threads, int) or threads < 0:
-            raise ValueError(f"threads: expected an int >= 0, got {threads!r}")
-        torch.set_num_threads(threads)
+    return _set_threads(threads)
 
 
 def run(main: Callable[[], object]) -> None:

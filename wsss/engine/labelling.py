@@ -16,38 +16,32 @@ Attention files are ``<name>.npz`` with ``classes`` (the image's class indices, 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import Tensor, nn
 from tqdm.auto import tqdm
 
-from ..cam import CAMExtractor, evaluating
-from ..data.images import read_label, write_label
+from ..cam import CAMExtractor
+from ..data.images import write_label
 from ..data.sample import Sample, sample_names
 from ..data.transforms import Normalizer, to_tensor
 from ..fusion import IGNORE_INDEX, fuse_saliency
 from ..io import atomic_write
-from ..metrics import ConfusionMatrix, SegmentationScores
 from ..threshold_labels import ThresholdRule, threshold_labels
 from .distributed import DistContext, shard
 from .refiners import Refiner, proxy_scores
 
 __all__ = [
     "PROXY_ROUTES",
-    "LabelQuality",
     "StageReport",
     "StoredAttention",
-    "evaluate_label_dir",
-    "evaluate_segmentation",
     "generate_attention",
     "generate_pseudo_labels",
     "load_attention",
-    "predict_segmentation",
     "save_attention",
 ]
 
@@ -152,8 +146,9 @@ def save_attention(
         raise ValueError(f"class_names: {len(names)} names for classes of shape "
                          f"{classes.shape} and maps of shape {fused.shape}")
     present = np.flatnonzero(classes > 0)
-    arrays = {"classes": present.astype(np.int16), "fused": fused[present].astype(np.float16),
-              "class_names": np.array(names, dtype=str)}
+    arrays: dict[str, Any] = {"classes": present.astype(np.int16),
+                              "fused": fused[present].astype(np.float16),
+                              "class_names": np.array(names, dtype=str)}
     for name, maps in branches.items():
         arrays[f"branch_{name}"] = maps[present].astype(np.float16)
     with atomic_write(path) as f:
@@ -292,7 +287,7 @@ def generate_attention(
 
     Images of the same size are batched (up to ``batch_size``); ``extractor`` already batches
     flips and scales. Images that name no class get no file (listed in
-    :attr:`StageReport.no_class`). Each file holds the maps of the image's classes only (see
+    ``StageReport.no_class``). Each file holds the maps of the image's classes only (see
     the module docstring); :func:`load_attention` expands them to ``float32`` ``(C, H, W)``.
 
     Parameters
@@ -441,11 +436,12 @@ def generate_pseudo_labels(
       the fusion did not ignore with the argmax of its refined probabilities;
     - ``"threshold"`` (no saliency model needed): confident foreground where the attention of
       an image class reaches ``threshold.foreground``, confident background below
-      ``threshold.background``, ignore (255) between (:func:`~wsss.threshold_labels`); a
-      refiner refines the class probabilities first, and the thresholds apply to the result.
+      ``threshold.background``, ignore (255) between
+      (:func:`~wsss.threshold_labels.threshold_labels`); a refiner refines the class
+      probabilities first, and the thresholds apply to the result.
 
     An image that names no class is labelled all background (it shows none of the classes),
-    and counted in :attr:`StageReport.no_class`.
+    and counted in ``StageReport.no_class``.
 
     Parameters
     ----------
@@ -460,7 +456,8 @@ def generate_pseudo_labels(
     method, fusion_kwargs
         Passed to :func:`~wsss.fuse_saliency` (saliency route).
     threshold
-        The :class:`~wsss.ThresholdRule` of the threshold route (``None``: IRN's 0.30 / 0.05).
+        The :class:`~wsss.threshold_labels.ThresholdRule` of the threshold route (``None``:
+        IRN's 0.30 / 0.05).
     refine
         Optional refiner (:func:`~wsss.engine.refiners.make_refiner`: a dense CRF or PAMR).
     class_names
@@ -527,209 +524,3 @@ def generate_pseudo_labels(
         write_label(out_dir / f"{sample.name}.png", label)
         written.append(sample.name)
     return StageReport(tuple(written), skipped, tuple(failed), tuple(no_class))
-
-
-@torch.inference_mode()
-def predict_segmentation(
-    model: nn.Module,
-    images: Tensor,
-    *,
-    scales: Sequence[float] = (1.0,),
-    flip: bool = False,
-) -> Tensor:
-    """Class probabilities ``(N, K, H, W)``: softmax averaged over scales and flips.
-
-    Examples
-    --------
-    >>> net = nn.Conv2d(3, 4, 1)
-    >>> p = predict_segmentation(net, torch.rand(2, 3, 8, 6), scales=(1.0, 0.5), flip=True)
-    >>> p.shape, bool(torch.allclose(p.sum(1), torch.ones(2, 8, 6)))
-    (torch.Size([2, 4, 8, 6]), True)
-    """
-    height, width = images.shape[-2:]
-    total: Tensor | None = None
-    count = 0
-    with evaluating(model):
-        for scale in scales:
-            x = images if scale == 1.0 else F.interpolate(
-                images, size=(round(height * scale), round(width * scale)), mode="bilinear",
-                align_corners=False)
-            if flip:
-                x = torch.cat([x, x.flip(-1)])
-            logits = model(x).float()
-            logits = F.interpolate(logits, size=(height, width), mode="bilinear",
-                                   align_corners=False)
-            probs = logits.softmax(dim=1)
-            if flip:
-                n = images.shape[0]
-                probs = probs[:n] + probs[n:].flip(-1)
-                count += 1
-            total = probs if total is None else total + probs
-            count += 1
-    assert total is not None
-    return total / count
-
-
-def evaluate_segmentation(
-    model: nn.Module,
-    dataset: Sequence[Sample],
-    normalizer: Normalizer,
-    *,
-    class_names: Sequence[str] | None = None,
-    scales: Sequence[float] = (1.0,),
-    flip: bool = False,
-    refine: Callable[[Sample, np.ndarray], np.ndarray] | None = None,
-    save_dir: str | Path | None = None,
-    ctx: DistContext | None = None,
-    batch_size: int = 8,
-    progress: bool = True,
-) -> SegmentationScores:
-    """mIoU of ``model`` on the labelled samples of ``dataset`` (one confusion matrix).
-
-    ``refine(sample, probs (K, H, W)) -> label`` post-processes each prediction (e.g. a dense
-    CRF); predictions are written to ``save_dir`` as palette PNGs when it is given. Under
-    torchrun each rank evaluates its shard and the matrices are summed.
-
-    Parameters
-    ----------
-    model
-        Maps normalised images ``float32`` ``(N, 3, H, W)`` to logits ``(N, K, h, w)``
-        (upsampled to ``(H, W)``); it runs in eval mode, then gets its own mode back.
-    dataset
-        Samples with ``image`` ``uint8`` ``(H, W, 3)`` and ``label`` ``uint8`` ``(H, W)``.
-    normalizer
-        The input normalisation the network was trained with.
-    class_names
-        The ``K - 1`` foreground class names; default: ``dataset.class_names``. The scores
-        are named ``background`` then these.
-    scales, flip
-        Test-time augmentation, see :func:`predict_segmentation`.
-    refine
-        Optional ``refine(sample, probs) -> label``: ``probs`` ``float32`` ``(K, H, W)``,
-        the label ``uint8`` ``(H, W)``.
-    save_dir
-        Where to write the predictions as ``<name>.png``; ``None`` writes nothing.
-    ctx, batch_size, progress
-        As in :func:`generate_attention`.
-
-    Returns
-    -------
-    SegmentationScores
-        The scores of all the ranks' pixels together.
-
-    Examples
-    --------
-    A network that scores every class alike predicts background (the first) everywhere:
-
-    >>> from wsss.data.transforms import TORCHVISION
-    >>> gt = np.array([[0, 0, 3, 3]], np.uint8)  # background, then class 2
-    >>> data = [Sample("img", np.zeros((1, 4, 3), np.uint8), np.eye(20, dtype=np.float32)[2],
-    ...                label=gt)]
-    >>> net = nn.Conv2d(3, 21, kernel_size=1)
-    >>> _ = nn.init.zeros_(net.weight), nn.init.zeros_(net.bias)
-    >>> scores = evaluate_segmentation(net, data, TORCHVISION, progress=False,
-    ...                                class_names=[f"c{k}" for k in range(20)])
-    >>> scores.pixel_accuracy, scores.miou  # IoU 0.5 for background, 0 for class 2
-    (0.5, 0.25)
-    """
-    ctx = ctx or DistContext()
-    device = next(model.parameters()).device
-    named = _class_names(dataset, class_names)
-    matrix = ConfusionMatrix(num_classes=len(named) + 1, class_names=("background", *named))
-    names = sample_names(dataset)
-    mine = shard(range(len(names)), ctx)
-    samples = (dataset[i] for i in mine)
-    bar = tqdm(total=len(mine), desc="evaluate", disable=not progress, leave=False)
-    for batch in _same_size_batches(samples, batch_size):
-        images = torch.stack([to_tensor(s.image, normalizer) for s in batch]).to(device)
-        probs = predict_segmentation(model, images, scales=scales, flip=flip).cpu().numpy()
-        for sample, p in zip(batch, probs):
-            pred = refine(sample, p) if refine is not None else p.argmax(0).astype(np.uint8)
-            if sample.label is None:
-                raise ValueError(f"dataset: sample {sample.name} has no ground-truth label")
-            matrix.update(pred, sample.label)
-            if save_dir is not None:
-                write_label(Path(save_dir) / f"{sample.name}.png", pred.astype(np.uint8))
-        bar.update(len(batch))
-    bar.close()
-    matrix.all_reduce()
-    return matrix.compute()
-
-
-@dataclass(frozen=True)
-class LabelQuality:
-    """Quality of a folder of proxy labels against the ground truth.
-
-    Attributes
-    ----------
-    scores
-        mIoU and per-class scores on the pixels the proxy labels did not ignore.
-    ignored
-        Fraction of (GT-labelled) pixels the proxy labels set to 255.
-
-    Examples
-    --------
-    >>> from wsss.metrics import ConfusionMatrix
-    >>> matrix = ConfusionMatrix(num_classes=2)
-    >>> matrix.update(np.array([[0, 1]]), np.array([[0, 1]]))
-    >>> quality = LabelQuality(scores=matrix.compute(), ignored=0.25)
-    >>> quality.scores.miou, quality.ignored
-    (1.0, 0.25)
-    """
-
-    scores: SegmentationScores
-    ignored: float
-
-
-def evaluate_label_dir(
-    dataset: Sequence[Sample],
-    label_dir: str | Path,
-    *,
-    class_names: Sequence[str] | None = None,
-) -> LabelQuality:
-    """Score proxy labels ``<label_dir>/<name>.png`` against the dataset's ground truth.
-
-    Parameters
-    ----------
-    dataset
-        Samples with ground truth ``label`` ``uint8`` ``(H, W)``.
-    label_dir
-        One label PNG per sample, ``uint8`` ``(H, W)`` (0 background, ``c + 1`` class ``c``,
-        255 ignore), as :func:`generate_pseudo_labels` writes them.
-    class_names
-        The foreground class names; default: ``dataset.class_names``.
-
-    Returns
-    -------
-    LabelQuality
-        The scores on the pixels the proxy labels keep, and the share they ignore.
-
-    Examples
-    --------
-    >>> import tempfile
-    >>> from wsss.data.images import write_label
-    >>> gt = np.array([[0, 0, 3, 3]], np.uint8)
-    >>> data = [Sample("img", np.zeros((1, 4, 3), np.uint8), np.eye(20, dtype=np.float32)[2],
-    ...                label=gt)]
-    >>> with tempfile.TemporaryDirectory() as tmp:
-    ...     write_label(Path(tmp) / "img.png", np.array([[0, 3, 3, 255]], np.uint8))
-    ...     quality = evaluate_label_dir(data, tmp, class_names=[f"c{k}" for k in range(20)])
-    >>> quality.ignored, quality.scores.miou  # scored on the 3 kept pixels: IoU 1/2 and 1/2
-    (0.25, 0.5)
-    """
-    label_dir = Path(label_dir)
-    named = _class_names(dataset, class_names)
-    matrix = ConfusionMatrix(num_classes=len(named) + 1, class_names=("background", *named))
-    ignored = total = 0
-    for sample in dataset:
-        if sample.label is None:
-            raise ValueError(f"dataset: sample {sample.name} has no ground-truth label")
-        proxy = read_label(label_dir / f"{sample.name}.png")
-        gt = sample.label.copy()
-        valid = gt != IGNORE_INDEX
-        drop = proxy == IGNORE_INDEX
-        ignored += int((drop & valid).sum())
-        total += int(valid.sum())
-        gt[drop] = IGNORE_INDEX
-        matrix.update(np.where(drop, 0, proxy), gt)
-    return LabelQuality(scores=matrix.compute(), ignored=ignored / max(total, 1))

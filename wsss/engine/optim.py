@@ -170,7 +170,7 @@ def role_param_groups(
     multipliers = LRMultipliers() if multipliers is None else multipliers
     if not isinstance(multipliers, LRMultipliers):
         raise TypeError(f"multipliers: expected LRMultipliers, got {type(multipliers).__name__}")
-    groups = check_parameter_groups(model, model.parameter_groups())
+    groups = check_parameter_groups(model, model.parameter_groups())  # type: ignore[operator]
     param_groups = []
     for role in PARAMETER_ROLES:
         params = [p for p in groups.get(role, []) if p.requires_grad]

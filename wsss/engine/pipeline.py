@@ -32,7 +32,8 @@ from .build import InMemory, class_names, load_dataset, load_trained
 from .checks import class_frequencies, classifier_check, segmentation_check
 from .config import DataConfig, ModelConfig, Recipe, recipe_for, with_changes
 from .distributed import DistContext
-from .labelling import PROXY_ROUTES, LabelQuality
+from .evaluation import LabelQuality
+from .labelling import PROXY_ROUTES
 from .refiners import REFINERS
 from .rundir import RunDir
 from .stages import (
@@ -436,7 +437,7 @@ def run_pipeline(
 
         with timer("diagnostics"):
             found = pipeline_diagnostics(
-                train_set, {label: (root / f"attention_{model}", branch)
+                train_set, {label: (str(root / f"attention_{model}"), branch)
                             for label, (model, branch) in ATTENTION_MAPS.items()}
                 | {"SeeNet S_B": (root / "attention_seenet", "b")},
                 models["seenet"], normalizer=normalizer, progress=progress)

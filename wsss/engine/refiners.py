@@ -30,7 +30,7 @@ __all__ = ["REFINERS", "Refiner", "crf_refiner", "make_refiner", "pamr_refiner",
 #: and the image's ``P`` classes.
 Refiner = Callable[[Sample, np.ndarray], np.ndarray]
 
-#: The refiners :func:`make_refiner` knows.
+#: The refiners :func:`~wsss.engine.refiners.make_refiner` knows.
 REFINERS = ("none", "crf", "pamr")
 
 

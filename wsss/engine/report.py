@@ -13,7 +13,8 @@ from ..data.images import read_label
 from ..data.sample import Sample
 from ..data.transforms import Normalizer, to_tensor
 from ..viz import add_titles, image_grid, line_plot, overlay, save_png
-from .labelling import load_attention, predict_segmentation
+from .evaluation import predict_segmentation
+from .labelling import load_attention
 from .pipeline import PipelineResult
 from .rundir import RunDir
 
@@ -77,8 +78,9 @@ def _loss_curves(run: RunDir) -> dict[str, np.ndarray]:
         if not records:
             continue
         keys = [k for k in records[0] if k == "loss" or k.startswith("loss_")]
-        series = {k: ([r["iteration"] for r in records if k in r],
-                      [r[k] for r in records if k in r]) for k in keys}
+        series: dict[str, tuple[Sequence[float], Sequence[float]]] = {
+            k: ([float(r["iteration"]) for r in records if k in r],
+                [float(r[k]) for r in records if k in r]) for k in keys}
         plots[folder] = line_plot(series, title=f"{title}: training loss", xlabel="iteration")
     return plots
 
@@ -210,7 +212,7 @@ def write_report(
     >>> from pathlib import Path
     >>> from wsss.data.transforms import TORCHVISION
     >>> from wsss.engine.pipeline import ATTENTION_MAPS, PipelineResult
-    >>> from wsss.engine.labelling import LabelQuality
+    >>> from wsss.engine.evaluation import LabelQuality
     >>> from wsss.metrics import CAMThresholdCurve, ConfusionMatrix
     >>> matrix = ConfusionMatrix(2, class_names=("background", "cat"))
     >>> matrix.update(np.array([[0, 1]]), np.array([[0, 1]]))

@@ -42,15 +42,8 @@ from ..threshold_labels import ThresholdRule
 from .build import build_model, class_names
 from .config import ModelConfig
 from .distributed import DistContext
-from .labelling import (
-    LabelQuality,
-    StageReport,
-    evaluate_label_dir,
-    evaluate_segmentation,
-    generate_attention,
-    generate_pseudo_labels,
-    load_attention,
-)
+from .evaluation import LabelQuality, evaluate_label_dir, evaluate_segmentation
+from .labelling import StageReport, generate_attention, generate_pseudo_labels, load_attention
 from .refiners import make_refiner
 from .rundir import RunDir
 from .steps import classifier_step, seenet_step, segmentation_step
@@ -397,7 +390,7 @@ def label_quality(dataset: Sequence[Sample], label_dir: str | Path) -> LabelQual
     """mIoU and ignored fraction of proxy labels against the dataset's ground truth.
 
     ``label_dir`` holds ``<name>.png`` label maps, ``uint8`` ``(H, W)``, for every image (see
-    :func:`~wsss.engine.labelling.evaluate_label_dir`).
+    :func:`~wsss.engine.evaluation.evaluate_label_dir`).
 
     Examples
     --------
@@ -432,7 +425,7 @@ def evaluate(
     """mIoU of a segmentation network on ``dataset`` (optionally with a dense CRF).
 
     ``scales`` and ``flip`` are the test-time augmentation of
-    :func:`~wsss.engine.labelling.predict_segmentation`; ``save_dir`` receives the predictions
+    :func:`~wsss.engine.evaluation.predict_segmentation`; ``save_dir`` receives the predictions
     as ``uint8`` ``(H, W)`` label PNGs.
 
     Returns

@@ -324,7 +324,7 @@ def train(
     micro, accumulation = config.accumulation(ctx.world_size)
     model.to(ctx.device)
     if config.channels_last:
-        model.to(memory_format=torch.channels_last)
+        model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
     if config.optimizer == "sgd":
         optimizer: torch.optim.Optimizer = build_sgd(
             model, config.lr, momentum=config.momentum, weight_decay=config.weight_decay,

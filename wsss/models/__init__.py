@@ -13,17 +13,13 @@ from .classifier import CAMClassifier, ClassifierOutput
 from .deeplab import DeepLabLargeFOV
 from .registry import create_backbone, create_model, list_backbones, list_models
 from .resnet import (
-    RESNET101_LAYERS,
-    RESNET_TINY_LAYERS,
-    RESNET_TINY_WIDTH,
-    Bottleneck,
     FrozenBatchNorm2d,
     ResNet,
     resnet101,
     resnet_tiny,
 )
 from .seenet import SeeNet
-from .vgg import VGG16, VGG16_CHANNELS, VGG16_NARROW_WIDTH, VGG_LAYOUTS, scale_channels
+from .vgg import VGG16
 from .weights import (
     LoadReport,
     ShapeMismatch,
@@ -31,22 +27,14 @@ from .weights import (
     load_deeplab_caffe_vgg16,
     load_imagenet_resnet,
     load_imagenet_vgg16,
-    torchvision_vgg16_keys,
 )
 
 __all__ = [
-    "RESNET101_LAYERS",
-    "RESNET_TINY_LAYERS",
-    "RESNET_TINY_WIDTH",
     "VGG16",
-    "VGG16_CHANNELS",
-    "VGG16_NARROW_WIDTH",
-    "VGG_LAYOUTS",
     "ACoL",
     "ACoLHead",
     "ACoLLossTerms",
     "ACoLOutput",
-    "Bottleneck",
     "CAMClassifier",
     "ClassifierOutput",
     "DeepLabLargeFOV",
@@ -66,6 +54,4 @@ __all__ = [
     "load_imagenet_vgg16",
     "resnet101",
     "resnet_tiny",
-    "scale_channels",
-    "torchvision_vgg16_keys",
 ]

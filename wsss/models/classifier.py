@@ -12,7 +12,14 @@ from typing import cast
 
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor
+from .._validation import (
+    MAX_CHANNELS,
+    backbone_input,
+    check_dropout,
+    check_images,
+    check_init_std,
+    check_int,
+)
 from ..layers import init_head_
 
 __all__ = ["CAMClassifier", "ClassifierOutput"]
@@ -93,10 +100,11 @@ class CAMClassifier(nn.Module):
     ) -> None:
         super().__init__()
         for arg, value in (("num_classes", num_classes), ("hidden_channels", hidden_channels)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg}: expected a positive int, got {value!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
+            check_int(arg, value, minimum=1, maximum=MAX_CHANNELS)
+        dropout = check_dropout(dropout)
+        init_std = check_init_std(init_std)
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone: expected an nn.Module, got {type(backbone).__name__}")
         in_channels = getattr(backbone, "out_channels", None)
         if not isinstance(in_channels, int):
             raise TypeError("backbone: expected a module with an int attribute 'out_channels'")
@@ -119,7 +127,8 @@ class CAMClassifier(nn.Module):
 
     def forward(self, images: Tensor) -> ClassifierOutput:
         """Logits ``(N, C)`` and class maps ``(N, C, h, w)`` of images ``(N, 3, H, W)``."""
-        check_float_tensor("images", images, 4, finite=False)
+        channels, min_size = backbone_input(self.backbone)
+        check_images("images", images, self, channels=channels, min_size=min_size)
         maps = self.head(self.backbone(images))
         return ClassifierOutput(logits=maps.mean(dim=(2, 3)), maps=maps)
 

@@ -10,7 +10,14 @@ from typing import cast
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor
+from .._validation import (
+    MAX_CHANNELS,
+    backbone_input,
+    check_choice,
+    check_dropout,
+    check_images,
+    check_int,
+)
 
 __all__ = ["DeepLabLargeFOV"]
 
@@ -72,12 +79,11 @@ class DeepLabLargeFOV(nn.Module):
             ("head_channels", head_channels),
             ("dilation", dilation),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg}: expected a positive int, got {value!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout: expected a probability in [0, 1), got {dropout}")
-        if head_role not in _HEAD_ROLES:
-            raise ValueError(f"head_role: expected one of {_HEAD_ROLES}, got {head_role!r}")
+            check_int(arg, value, minimum=1, maximum=MAX_CHANNELS)
+        dropout = check_dropout(dropout)
+        check_choice("head_role", head_role, _HEAD_ROLES)
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone: expected an nn.Module, got {type(backbone).__name__}")
         in_channels = getattr(backbone, "out_channels", None)
         if not isinstance(in_channels, int):
             raise TypeError("backbone: expected a module with an int attribute 'out_channels'")
@@ -102,7 +108,8 @@ class DeepLabLargeFOV(nn.Module):
 
     def logits(self, images: Tensor) -> Tensor:
         """Logits at feature resolution, ``(N, num_classes, h, w)``."""
-        check_float_tensor("images", images, 4, finite=False)
+        channels, min_size = backbone_input(self.backbone)
+        check_images("images", images, self, channels=channels, min_size=min_size)
         x = self.backbone(images)
         x = self.drop6(self.relu6(self.fc6(x)))
         x = self.drop7(self.relu7(self.fc7(x)))

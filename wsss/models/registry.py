@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import nn
 
-from ..data.sample import NUM_CLASSES
+from .._validation import check_choice
 from .acol import ACoL
 from .classifier import CAMClassifier
 from .deeplab import DeepLabLargeFOV
@@ -24,6 +24,9 @@ from .seenet import SeeNet
 from .vgg import VGG16, VGG16_NARROW_WIDTH, VGG_LAYOUTS, scale_channels
 
 __all__ = ["create_backbone", "create_model", "list_backbones", "list_models"]
+
+#: The default class count of the classifiers: PASCAL VOC's 20 foreground classes.
+_VOC_CLASSES = 20
 
 
 def _vgg16(layout: str, **kwargs: Any) -> nn.Module:
@@ -84,11 +87,11 @@ class _ModelSpec:
 
 
 _MODELS: dict[str, _ModelSpec] = {
-    "seenet": _ModelSpec(SeeNet, "seenet", NUM_CLASSES, "hidden_channels", 512),
-    "cam_classifier": _ModelSpec(CAMClassifier, "seenet", NUM_CLASSES, "hidden_channels", 512),
-    "acol": _ModelSpec(ACoL, "seenet", NUM_CLASSES, "hidden_channels", 512),
+    "seenet": _ModelSpec(SeeNet, "seenet", _VOC_CLASSES, "hidden_channels", 512),
+    "cam_classifier": _ModelSpec(CAMClassifier, "seenet", _VOC_CLASSES, "hidden_channels", 512),
+    "acol": _ModelSpec(ACoL, "seenet", _VOC_CLASSES, "hidden_channels", 512),
     "deeplab_largefov": _ModelSpec(
-        DeepLabLargeFOV, "largefov", NUM_CLASSES + 1, "head_channels", 1024
+        DeepLabLargeFOV, "largefov", _VOC_CLASSES + 1, "head_channels", 1024
     ),
 }
 
@@ -141,11 +144,10 @@ def create_backbone(name: str, layout: str = "seenet", **kwargs: Any) -> nn.Modu
     >>> create_backbone("vgg16_tiny").output_stride, create_backbone("vgg16_tiny").out_channels
     (8, 64)
     """
-    if name not in _BACKBONES:
+    if not isinstance(name, str) or name not in _BACKBONES:
         valid = ", ".join(list_backbones())
-        raise ValueError(f"backbone: unknown backbone {name!r}; valid: {valid}")
-    if layout not in VGG_LAYOUTS:
-        raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
+        raise ValueError(f"name: unknown backbone {name!r}; valid: {valid}")
+    check_choice("layout", layout, VGG_LAYOUTS)
     return _BACKBONES[name](layout, **kwargs)
 
 
@@ -183,14 +185,21 @@ def create_model(
     >>> model.backbone.output_stride, model.fc6.out_channels, model.fc8.out_channels
     (8, 128, 21)
     """
-    if name not in _MODELS:
+    if not isinstance(name, str) or name not in _MODELS:
         raise ValueError(f"name: unknown model {name!r}; valid: {', '.join(list_models())}")
     spec = _MODELS[name]
+    if backbone_kwargs is not None and not isinstance(backbone_kwargs, dict):
+        raise TypeError(
+            f"backbone_kwargs: expected a dict or None, got {type(backbone_kwargs).__name__}"
+        )
     if isinstance(backbone, nn.Module):
         if backbone_kwargs:
             raise ValueError("backbone_kwargs: only used with a backbone name, not a module")
         module = backbone
     elif isinstance(backbone, str):
+        if backbone not in _BACKBONES:
+            valid = ", ".join(list_backbones())
+            raise ValueError(f"backbone: unknown backbone {backbone!r}; valid: {valid}")
         module = create_backbone(backbone, spec.layout, **(backbone_kwargs or {}))
     else:
         raise TypeError(f"backbone: expected a name or an nn.Module, got {type(backbone).__name__}")

@@ -25,6 +25,15 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
+from .._validation import (
+    MAX_CHANNELS,
+    check_bool,
+    check_choice,
+    check_eps,
+    check_images,
+    check_int,
+    check_real,
+)
 from .vgg import scale_channels
 
 __all__ = [
@@ -78,8 +87,8 @@ class FrozenBatchNorm2d(nn.Module):
 
     def __init__(self, num_features: int, eps: float = 1e-5) -> None:
         super().__init__()
-        self.num_features = num_features
-        self.eps = eps
+        self.num_features = check_int("num_features", num_features, minimum=1, maximum=MAX_CHANNELS)
+        self.eps = check_eps("eps", eps)
         self.register_buffer("weight", torch.ones(num_features))
         self.register_buffer("bias", torch.zeros(num_features))
         self.register_buffer("running_mean", torch.zeros(num_features))
@@ -106,6 +115,7 @@ class FrozenBatchNorm2d(nn.Module):
         return f"{self.num_features}, eps={self.eps}"
 
     def forward(self, x: Tensor) -> Tensor:
+        check_images("x", x, channels=self.num_features)
         scale = self.weight * torch.rsqrt(self.running_var + self.eps)
         shift = self.bias - self.running_mean * scale
         return x * scale.to(x.dtype).view(1, -1, 1, 1) + shift.to(x.dtype).view(1, -1, 1, 1)
@@ -157,6 +167,13 @@ class Bottleneck(nn.Module):
         stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
+        in_channels = check_int("in_channels", in_channels, minimum=1, maximum=MAX_CHANNELS)
+        planes = check_int("planes", planes, minimum=1, maximum=MAX_CHANNELS // self.expansion)
+        stride = check_int("stride", stride, minimum=1, maximum=64)
+        dilation = check_int("dilation", dilation, minimum=1, maximum=64)
+        frozen_bn = check_bool("frozen_bn", frozen_bn)
+        stride_in_1x1 = check_bool("stride_in_1x1", stride_in_1x1)
+        self.in_channels = in_channels
         out_channels = planes * self.expansion
         stride_1x1, stride_3x3 = (stride, 1) if stride_in_1x1 else (1, stride)
         self.conv1 = nn.Conv2d(in_channels, planes, 1, stride=stride_1x1, bias=False)
@@ -176,6 +193,7 @@ class Bottleneck(nn.Module):
             )
 
     def forward(self, x: Tensor) -> Tensor:
+        check_images("x", x, self, channels=self.in_channels)
         shortcut = x if self.downsample is None else self.downsample(x)
         out = self.relu(self.bn1(self.conv1(x)))
         out = self.relu(self.bn2(self.conv2(out)))
@@ -237,17 +255,19 @@ class ResNet(nn.Module):
         stride_in_1x1: bool = False,
     ) -> None:
         super().__init__()
+        if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+            raise TypeError(f"layers: expected four block counts, got {type(layers).__name__}")
         layers = tuple(layers)
-        if len(layers) != 4 or any(
-            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in layers
-        ):
+        if len(layers) != 4:
             raise ValueError(f"layers: expected four positive block counts, got {layers}")
-        if output_stride not in _STAGE_DILATIONS:
-            raise ValueError(
-                f"output_stride: expected one of {sorted(_STAGE_DILATIONS)}, got {output_stride}"
-            )
+        layers = tuple(check_int("layers", n, minimum=1, maximum=1024) for n in layers)
+        check_choice("output_stride", output_stride, sorted(_STAGE_DILATIONS))
+        frozen_bn = check_bool("frozen_bn", frozen_bn)
+        stride_in_1x1 = check_bool("stride_in_1x1", stride_in_1x1)
         self.layers = layers
-        self.width = float(width)
+        self.width = check_real("width", width, minimum=0.0, exclusive_minimum=True)
+        self.in_channels = 3
+        self.min_input_size = 1
         self.frozen_bn = frozen_bn
         self.output_stride = output_stride
         stem = scale_channels(64, width)
@@ -288,6 +308,7 @@ class ResNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Features ``(N, K, h, w)`` of images ``(N, 3, H, W)``, ``h = ceil(H / output_stride)``."""
+        check_images("x", x, self, channels=self.in_channels)
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer1(x)
         x = self.layer2(x)

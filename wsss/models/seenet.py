@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor
+from .._validation import backbone_input, check_images
 from ..layers import SeeNetOutput, SelfErasingHead
 
 __all__ = ["SeeNet"]
@@ -57,6 +57,8 @@ class SeeNet(nn.Module):
 
     def __init__(self, backbone: nn.Module, num_classes: int, **head_kwargs) -> None:
         super().__init__()
+        if not isinstance(backbone, nn.Module):
+            raise TypeError(f"backbone: expected an nn.Module, got {type(backbone).__name__}")
         in_channels = getattr(backbone, "out_channels", None)
         if not isinstance(in_channels, int):
             raise TypeError("backbone: expected a module with an int attribute 'out_channels'")
@@ -75,7 +77,7 @@ class SeeNet(nn.Module):
             Multi-hot ``(N, C)`` classes the ternary mask is built from (ground truth in
             training); ``None`` uses the classes S_A predicts.
         """
-        check_float_tensor("images", images, 4, finite=False)
+        self._check_images(images)
         return self.head(self.backbone(images), labels)
 
     def class_maps(
@@ -88,8 +90,13 @@ class SeeNet(nn.Module):
         :meth:`wsss.SelfErasingHead.class_maps`). No ReLU, no normalisation, feature
         resolution. Branch S_C, which only serves the training loss, is not run.
         """
-        check_float_tensor("images", images, 4, finite=False)
+        self._check_images(images)
         return self.head.class_maps(self.backbone(images), labels, mask=mask)
+
+    def _check_images(self, images: Tensor) -> None:
+        channels, min_size = backbone_input(self.backbone)
+        # the head refuses non-finite features (its ternary mask needs finite maps): say so here
+        check_images("images", images, self, channels=channels, min_size=min_size, finite=True)
 
     def classifiers(self) -> list[nn.Conv2d]:
         """The final 1x1 convolution of each distinct branch (S_C's is S_B's when shared)."""

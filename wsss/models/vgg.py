@@ -18,11 +18,19 @@ sizes of the DeepLab recipe (321 px) this equals Caffe's ceil rounding.
 
 from __future__ import annotations
 
-import math
 from typing import cast
 
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from .._validation import (
+    MAX_CHANNELS,
+    check_bool,
+    check_choice,
+    check_images,
+    check_int,
+    check_real,
+)
 
 __all__ = ["VGG16", "VGG16_CHANNELS", "VGG16_NARROW_WIDTH", "VGG_LAYOUTS", "scale_channels"]
 
@@ -51,11 +59,12 @@ def scale_channels(channels: int, width: float) -> int:
     >>> scale_channels(512, 0.125), scale_channels(3, 0.1)
     (64, 1)
     """
-    if isinstance(width, bool) or not isinstance(width, (int, float)):
-        raise TypeError(f"width: expected a float, got {type(width).__name__}")
-    if not (math.isfinite(width) and width > 0):
-        raise ValueError(f"width: expected a finite number > 0, got {width}")
-    return max(1, round(channels * width))
+    channels = check_int("channels", channels, minimum=1, maximum=MAX_CHANNELS)
+    width = check_real("width", width, minimum=0.0, exclusive_minimum=True)
+    out = max(1, round(channels * width))
+    if out > MAX_CHANNELS:
+        raise ValueError(f"width: {width} makes {out} channels, more than {MAX_CHANNELS}")
+    return out
 
 
 class VGG16(nn.Module):
@@ -90,6 +99,11 @@ class VGG16(nn.Module):
     ----------
     out_channels : int
         Channels ``K`` of the output features (512 at ``width=1``).
+    in_channels : int
+        3 (RGB).
+    min_input_size : int
+        The smallest input height and width: ``2 ** (number of 2x2 pools)`` for ``"seenet"``
+        (a smaller image pools to nothing), 1 for ``"largefov"``; smaller inputs are refused.
     output_stride : int
         Input size / feature size: 16 for ``"seenet"``, 8 for ``"largefov"``, ``"seenet"`` with
         ``output_stride=8`` and ``num_blocks < 5``.
@@ -126,8 +140,9 @@ class VGG16(nn.Module):
         num_blocks: int = 5,
     ) -> None:
         super().__init__()
-        if layout not in VGG_LAYOUTS:
-            raise ValueError(f"layout: expected one of {VGG_LAYOUTS}, got {layout!r}")
+        check_choice("layout", layout, VGG_LAYOUTS)
+        width = check_real("width", width, minimum=0.0, exclusive_minimum=True)
+        batch_norm = check_bool("batch_norm", batch_norm)
         integer = isinstance(num_blocks, int) and not isinstance(num_blocks, bool)
         if not integer or num_blocks not in (3, 4, 5):
             raise ValueError(f"num_blocks: expected 3, 4 or 5, got {num_blocks!r}")
@@ -135,15 +150,18 @@ class VGG16(nn.Module):
         self.num_blocks = int(num_blocks)
         largefov = layout == "largefov"
         truncated = num_blocks < 5
-        if output_stride not in ((None, 8) if largefov or truncated else (None, 8, 16)):
+        if not isinstance(output_stride, (int, type(None))) or output_stride not in (
+            (None, 8) if largefov or truncated else (None, 8, 16)
+        ):
             raise ValueError(
                 f"output_stride: expected 16 or 8 for 'seenet', 8 for 'largefov' or "
                 f"num_blocks < 5, got {output_stride!r}"
             )
         stride8 = layout == "seenet" and (output_stride == 8 or truncated)
-        self.width = float(width)
-        self.batch_norm = bool(batch_norm)
-        in_channels = 3
+        self.width = width
+        self.batch_norm = batch_norm
+        self.in_channels = in_channels = 3
+        pools = 0
         for block, block_channels in enumerate(VGG16_CHANNELS[:num_blocks], start=1):
             dilation = 2 if (largefov or stride8) and block == 5 else 1
             for index, channels in enumerate(block_channels, start=1):
@@ -160,10 +178,14 @@ class VGG16(nn.Module):
                 self.add_module(f"pool{block}", nn.MaxPool2d(3, stride=stride, padding=1))
             elif block <= (3 if stride8 else 4):
                 self.add_module(f"pool{block}", nn.MaxPool2d(2, stride=2))
+                pools += 1
         if largefov and not truncated:
             self.add_module("pool5a", nn.AvgPool2d(3, stride=1, padding=1))
         self.out_channels = in_channels
         self.output_stride = 8 if largefov or stride8 else 16
+        # 2x2/2 pools floor the size (a smaller input pools to nothing); 3x3/2 ones with padding
+        # 1 never reach zero
+        self.min_input_size = 2**pools
         for module in self.modules():
             if isinstance(module, nn.Conv2d):
                 nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
@@ -177,6 +199,16 @@ class VGG16(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         """Features ``(N, K, h, w)`` of images ``x`` ``(N, 3, H, W)``; ReLU after every conv."""
+        check_images("x", x, self, channels=self.in_channels, min_size=self.min_input_size)
+        if self.batch_norm and self.training:
+            side = self.min_input_size
+            cells = x.shape[0] * (x.shape[2] // side) * (x.shape[3] // side)
+            if cells < 2:
+                raise ValueError(
+                    f"x: batch norm in training needs more than one value per channel; "
+                    f"{tuple(x.shape)} leaves one after the pools (use a bigger batch or image, "
+                    "or eval())"
+                )
         activate_after = nn.BatchNorm2d if self.batch_norm else nn.Conv2d
         for module in self.children():
             x = module(x)
