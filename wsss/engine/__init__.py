@@ -14,6 +14,9 @@ One call runs everything (:func:`run_pipeline`); each stage is also a function o
     attention_quality / label_quality score the attention and the proxy labels against the
     ground truth; run_pipeline writes report.md, results.json and figures.
 
+    compare_methods: CAM, ACoL, adversarial erasing, SeeNet and its ablations on the same
+    backbone, data and schedule, over training seeds (attention mIoU, leak, proxy labels).
+
 Configs are frozen dataclasses: :class:`DataConfig` (the images), :class:`ModelConfig` (a network
 and its initial weights, hence its input normalisation), :class:`TrainConfig` (one training's
 hyper-parameters), :class:`Recipe` (all of them for a whole run; presets in :data:`RECIPES`)
@@ -38,6 +41,9 @@ from __future__ import annotations
 
 from .build import InMemory, build_model, class_names, load_dataset, load_trained
 from .checks import base_rate_loss, class_frequencies, classifier_check, segmentation_check
+from .compare import METHODS as COMPARE_METHODS
+from .compare import CompareConfig, compare_methods
+from .compare_results import CompareResult
 from .config import (
     DATASETS,
     RECIPES,
@@ -58,6 +64,7 @@ from .labelling import (
     load_attention,
     save_attention,
 )
+from .leak import AttentionLeak, attention_leak
 from .optim import LRMultipliers, PolyDecay, build_adamw, build_sgd, poly_lr_scheduler
 from .pipeline import ATTENTION_MAPS, PipelineConfig, PipelineResult, run_pipeline
 from .refiners import REFINERS
@@ -77,11 +84,15 @@ from .trainer import TrainConfig, TrainResult, train
 
 __all__ = [
     "ATTENTION_MAPS",
+    "COMPARE_METHODS",
     "DATASETS",
     "PROXY_ROUTES",
     "RECIPES",
     "REFINERS",
     "WEIGHT_FORMATS",
+    "AttentionLeak",
+    "CompareConfig",
+    "CompareResult",
     "DataConfig",
     "DistContext",
     "InMemory",
@@ -98,6 +109,7 @@ __all__ = [
     "StoredAttention",
     "TrainConfig",
     "TrainResult",
+    "attention_leak",
     "attention_quality",
     "base_rate_loss",
     "build_adamw",
@@ -106,6 +118,7 @@ __all__ = [
     "class_frequencies",
     "class_names",
     "classifier_check",
+    "compare_methods",
     "evaluate",
     "init_distributed",
     "label_quality",

@@ -272,6 +272,30 @@ def _final_loss(run: RunDir, key: str) -> float:
     return sum(tail) / len(tail) if tail else float("nan")
 
 
+def _pretrain_model(config: PipelineConfig, recipe: Recipe) -> ModelConfig | None:
+    """The classifier whose backbone every network of a run starts from (``None``: given
+    weights, or a recipe that does not pretrain)."""
+    if recipe.pretrain is None or config.weights is not None:
+        return None
+    model = recipe.pretrain.model("cam_classifier")
+    if config.backbone is not None:
+        model = dataclasses.replace(model, backbone=config.backbone)
+    return model
+
+
+def _pretrain(model: ModelConfig, data: DataConfig, recipe: Recipe, root: Path, *,
+              ctx: DistContext, resume: bool, progress: bool) -> Path:
+    """Pretrain ``model`` on the image labels into ``root/pretrain/backbone.pt`` (kept if it
+    exists), on training images that show the objects' parts with the recipe's probability."""
+    assert recipe.pretrain_train is not None
+    part_prob = recipe.pretrain_part_prob
+    pretrain_data = (data if part_prob is None
+                     else dataclasses.replace(data, synthetic_part_prob=part_prob))
+    return pretrain_backbone(model, load_dataset(pretrain_data, "train"), recipe.pretrain_train,
+                             RunDir(root / "pretrain"), crop=recipe.crop, ctx=ctx,
+                             resume=resume, progress=progress)
+
+
 def _load(data: DataConfig, split: str) -> Sequence[Sample]:
     dataset = load_dataset(data, split)
     return InMemory(dataset) if data.synthetic else dataset
@@ -338,12 +362,8 @@ def run_pipeline(
 
     weights, weights_format = config.weights, config.weights_format
     backbone_file = root / "pretrain" / "backbone.pt"
-    pretrain_cfg: ModelConfig | None = None
-    if config.pretrains():
-        assert recipe.pretrain is not None
-        pretrain_cfg = recipe.pretrain.model("cam_classifier")
-        if config.backbone is not None:
-            pretrain_cfg = dataclasses.replace(pretrain_cfg, backbone=config.backbone)
+    pretrain_cfg = _pretrain_model(config, recipe)
+    if pretrain_cfg is not None:
         weights, weights_format = str(backbone_file), "backbone"
     seenet_cfg = recipe.classifier.model("seenet", weights=weights, weights_format=weights_format)
     cam_cfg = recipe.classifier.model("cam_classifier", weights=weights,
@@ -359,14 +379,8 @@ def run_pipeline(
     timer = _Timer(log)
     started = time.perf_counter()
     if pretrain_cfg is not None and not backbone_file.exists():
-        assert recipe.pretrain_train is not None
-        part_prob = recipe.pretrain_part_prob
-        pretrain_data = (data if part_prob is None
-                         else dataclasses.replace(data, synthetic_part_prob=part_prob))
         with timer("pretrain backbone"):
-            pretrain_backbone(pretrain_cfg, load_dataset(pretrain_data, "train"),
-                              recipe.pretrain_train, RunDir(root / "pretrain"), crop=recipe.crop,
-                              ctx=ctx, resume=resume, progress=progress)
+            _pretrain(pretrain_cfg, data, recipe, root, ctx=ctx, resume=resume, progress=progress)
 
     def trained(cfg: ModelConfig, name: str, train_cfg: TrainConfig,
                 labels_from: Path | None = None) -> nn.Module:

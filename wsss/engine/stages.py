@@ -46,7 +46,7 @@ from .evaluation import LabelQuality, evaluate_label_dir, evaluate_segmentation
 from .labelling import StageReport, generate_attention, generate_pseudo_labels, load_attention
 from .refiners import make_refiner
 from .rundir import RunDir
-from .steps import classifier_step, seenet_step, segmentation_step
+from .steps import acol_step, classifier_step, seenet_step, segmentation_step
 from .trainer import TrainConfig, TrainResult, train
 
 __all__ = [
@@ -61,7 +61,7 @@ __all__ = [
     "train_transform",
 ]
 
-_STEPS = {"seenet": seenet_step, "cam_classifier": classifier_step,
+_STEPS = {"seenet": seenet_step, "cam_classifier": classifier_step, "acol": acol_step,
           "deeplab_largefov": segmentation_step}
 
 
