@@ -72,7 +72,7 @@ def main(argv: list[str] | None = None) -> PipelineResult:
         shutil.rmtree(root)
     config = PipelineConfig(
         data=data, backbone=args.backbone, weights=args.weights,
-        weights_format=args.weights_format or "torchvision",
+        weights_format=args.weights_format,
         iterations={k: v for k, v in (("pretrain", args.pretrain_iterations),
                                       ("classifier", args.classifier_iterations),
                                       ("deeplab", args.deeplab_iterations)) if v is not None},

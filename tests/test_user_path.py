@@ -127,6 +127,10 @@ def test_checkpoint_errors_name_the_flags(voc, seenet_run, tmp_path):
             r"leave --backbone out to use the run's value, or give 'vgg16_tiny3'$")):
         make_attention([*SMALL, "--checkpoint", str(seenet_run / "model.pt"),
                         "--backbone", "vgg16"])
+    with pytest.raises(ValueError, match=r"^--weights-format caffe: the run in .* used "
+                                         r"'torchvision'"):  # the input normalisation
+        make_attention([*SMALL, "--checkpoint", str(seenet_run / "model.pt"),
+                        "--weights-format", "caffe"])
     with pytest.raises(ValueError, match=r"^--model cam_classifier: the run in .* used 'seenet'"):
         make_attention([*SMALL, "--checkpoint", str(seenet_run / "model.pt"),
                         "--model", "cam_classifier"])

@@ -248,6 +248,19 @@ def data_config(args: argparse.Namespace, prior: PriorRun | None = None) -> Data
         raise _flag_error(exc) from None
 
 
+class _Given(argparse.Action):
+    """Store the value and record that the flag was typed (its default is a real value)."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        setattr(namespace, self.dest, values)
+        namespace.given_flags = [*_given(namespace), self.dest]
+
+
+def _given(args: argparse.Namespace) -> list[str]:
+    return list(getattr(args, "given_flags", []))
+
+
 def add_model_args(parser: argparse.ArgumentParser) -> None:
     """Add ``--backbone``, ``--weights`` and ``--weights-format``; see :func:`model_config`.
 
@@ -257,7 +270,7 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     >>> add_model_args(parser)
     >>> args = parser.parse_args(["--backbone", "resnet_tiny"])
     >>> args.backbone, args.weights, args.weights_format
-    ('resnet_tiny', None, None)
+    ('resnet_tiny', None, 'torchvision')
     """
     g = parser.add_argument_group("model")
     g.add_argument("--backbone", help="backbone name (default: the earlier run's, else the "
@@ -265,9 +278,9 @@ def add_model_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--weights", help="init weights for the backbone (ImageNet, DeepLab's "
                    "Caffe init, or a backbone.pt written by run_pipeline.py's pretraining); "
                    "without them a real dataset trains from scratch")
-    g.add_argument("--weights-format", choices=WEIGHT_FORMATS,
-                   help="layout of --weights; also picks the input normalisation (default: "
-                        "the earlier run's, else torchvision)")
+    g.add_argument("--weights-format", choices=WEIGHT_FORMATS, default="torchvision",
+                   action=_Given, help="layout of --weights; also picks the input "
+                   "normalisation (default: the earlier run's, else torchvision)")
 
 
 def model_config(
@@ -299,8 +312,9 @@ def model_config(
     if role not in ("classifier", "deeplab"):
         raise ValueError(f"role: expected 'classifier' or 'deeplab', got {role!r}")
     base = getattr(recipe_for(data), role)
+    explicit_format = args.weights_format if "weights_format" in _given(args) else None
     given = {k: v for k, v in (("name", name), ("backbone", args.backbone),
-                                ("weights_format", args.weights_format)) if v is not None}
+                                ("weights_format", explicit_format)) if v is not None}
     values: dict[str, Any] = {"name": "seenet" if role == "classifier" else "deeplab_largefov",
                               "backbone": base.backbone, "weights_format": "torchvision",
                               "kwargs": dict(base.kwargs)}
