@@ -21,6 +21,7 @@ from wsss.engine.optim import LRMultipliers
 from wsss.engine.rundir import RunDir
 from wsss.engine.steps import classifier_step, seenet_step
 from wsss.engine.trainer import TrainConfig, _batches, train
+from wsss.io import load_checkpoint
 from wsss.models import create_model
 
 
@@ -105,6 +106,36 @@ def test_num_workers_default_and_errors():
     assert TrainConfig(iterations=1).num_workers is None  # automatic: 0 on CPU
     with pytest.raises(ValueError, match="num_workers"):
         TrainConfig(iterations=1, num_workers=-1)
+
+
+def test_resume_from_a_corrupt_checkpoint_uses_the_previous_one(tmp_path):
+    """Bytes flipped in the middle of checkpoint.pt: the run warns naming it, resumes from
+    checkpoint.prev.pt (one step earlier) and still ends bit-identical to an unbroken run."""
+    config = TrainConfig(**{**CONFIG.__dict__, "checkpoint_every": 1})
+    straight = model("seenet", 0.5)
+    train(straight, dataset(), seenet_step, config, RunDir(tmp_path / "a"), progress=False)
+
+    run = RunDir(tmp_path / "b")
+    train(model("seenet", 0.5), dataset(), seenet_step, config, run, stop_after=3,
+          progress=False)
+    assert load_checkpoint(run.previous_checkpoint_path)["iteration"] == 2
+    data = bytearray(run.checkpoint_path.read_bytes())
+    for i in range(len(data) // 2, len(data) // 2 + 8):
+        data[i] ^= 0xFF
+    run.checkpoint_path.write_bytes(bytes(data))
+    resumed = model("seenet", 0.5)
+    with pytest.warns(RuntimeWarning, match=rf"{run.checkpoint_path}: checksum mismatch.*"
+                      r"using the previous checkpoint .*checkpoint\.prev\.pt"):
+        result = train(resumed, dataset(), seenet_step, config, run, resume=True,
+                       progress=False)
+    assert result.completed and result.iteration == 6
+    for key, value in weights(straight).items():
+        assert torch.equal(value, resumed.state_dict()[key]), key
+    losses = [m["loss"] for m in run.read_metrics()]
+    assert losses == [m["loss"] for m in RunDir(tmp_path / "a").read_metrics()]
+    # the damaged file is kept aside, and the rotation went on from the good one
+    assert (tmp_path / "b" / "checkpoint.pt.corrupt").read_bytes() == bytes(data)
+    assert load_checkpoint(run.previous_checkpoint_path)["iteration"] == 5
 
 
 def test_gradient_accumulation_matches_the_full_batch(tmp_path):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import runpy
+import signal
 import subprocess
 import sys
 import time
@@ -48,6 +50,9 @@ class Child:
     """An example script running in a child process (``_driver.py``), with its output in a log.
 
     ``slow_disk`` is the pause (s) after each quarter of every file written, see ``_driver``.
+    ``launcher`` goes between the interpreter and the driver (e.g. ``-m torch.distributed.run
+    --nproc_per_node=2``); a kill then hits the launcher and every worker at once, as a crash
+    of the machine would.
     """
 
     def __init__(
@@ -59,13 +64,14 @@ class Child:
         slow_disk: float = 0.0,
         cwd: Path | None = None,
         env: dict[str, str] | None = None,
+        launcher: Sequence[str] = (),
     ) -> None:
         self.log = log
         environment = env if env is not None else child_env()
         environment["WSSS_SLOW_DISK"] = str(slow_disk)
         with open(log, "wb") as out:
             self.process = subprocess.Popen(
-                [sys.executable, str(DRIVER), name, *argv],
+                [sys.executable, *launcher, str(DRIVER), name, *argv],
                 cwd=cwd, env=environment, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
@@ -87,22 +93,63 @@ class Child:
                         f"moment:\n{self.output()}"
                     )
                 if condition():
-                    self.process.kill()  # SIGKILL: no handler, no cleanup, no flush
+                    self.kill()
                     return
                 time.sleep(0.005)
             raise AssertionError(f"timed out waiting for the kill moment:\n{self.output()}")
         finally:
             if self.process.poll() is None:
-                self.process.kill()
+                self.kill()
             self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL (no handler, no cleanup, no flush) the child and every process it started.
+
+        The tree is frozen with SIGSTOP first (torchrun's workers run in sessions of their
+        own, and would otherwise notice their launcher's death and go on), then killed; this
+        returns once none of them runs any more.
+        """
+        tree = [self.process.pid]
+        for pid in tree:  # grows while it is walked: breadth-first over the descendants
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+            tree.extend(_children(pid))
+        for pid in tree:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 60
+        while any(_running(pid) for pid in tree[1:]) and time.monotonic() < deadline:
+            time.sleep(0.01)
 
     def wait(self, timeout: float = 150.0) -> int:
         try:
             return self.process.wait(timeout)
         finally:
             if self.process.poll() is None:
-                self.process.kill()
+                self.kill()
                 self.process.wait()
+
+
+def _children(pid: int) -> list[int]:
+    """The direct children of ``pid`` (Linux ``/proc``)."""
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+                out.append(int(entry.name))
+    return out
+
+
+def _running(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
 
 
 def assert_identical(actual: Any, expected: Any, where: str = "checkpoint") -> None:

@@ -13,8 +13,13 @@ into a loss (:mod:`wsss.engine.steps`). The loop guarantees:
   :class:`~wsss.data.loader.AugmentedDataset`, and the loader draws from its own generator,
   never the global one.
 - **Resume.** Rank 0 writes ``checkpoint.pt`` atomically every ``checkpoint_every`` steps with
-  the model, optimizer, scheduler, iteration and RNG state. ``resume=True`` continues from it
-  (skipping the batches already seen in the current epoch) and reproduces the uninterrupted run.
+  the model, optimizer, scheduler, iteration and RNG state, and its SHA-256; the one it
+  replaces becomes ``checkpoint.prev.pt``. ``resume=True`` continues from the latest one, or
+  from the previous one (with a warning naming the damaged file, which is set aside as
+  ``checkpoint.pt.corrupt``) when the latest is damaged; it skips the batches already seen in
+  the current epoch and reproduces the uninterrupted run.
+- **One run per directory.** Rank 0 holds the run directory's :class:`~wsss.engine.rundir.RunLock`
+  while it trains: a second run on the same directory is refused at once.
 - **CUDA.** ``amp="bf16"`` / ``"fp16"`` run the forward under autocast (fp16 with a gradient
   scaler), ``channels_last=True`` converts model and images. Neither is a default: on CPU bf16
   is hundreds of times slower than fp32.
@@ -23,6 +28,7 @@ into a loss (:mod:`wsss.engine.steps`). The loop guarantees:
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import nullcontext
 from dataclasses import dataclass, field
@@ -35,7 +41,7 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
 from ..data.loader import pad_collate
-from ..io import load_checkpoint, save_checkpoint
+from ..io import load_latest_checkpoint, save_checkpoint
 from .distributed import DistContext
 from .optim import LRMultipliers, build_adamw, build_sgd, poly_lr_scheduler
 from .resources import resolve_num_workers
@@ -287,7 +293,8 @@ def train(
     ctx
         The process's place in a torchrun job (:func:`~wsss.engine.distributed.init_distributed`).
     resume
-        Continue from ``run.checkpoint_path`` if it exists.
+        Continue from ``run.checkpoint_path`` (or ``checkpoint.prev.pt`` if it is damaged) if
+        one exists.
     stop_after
         Stop (with a checkpoint) once this many steps are done, as an interruption would.
     progress
@@ -321,6 +328,22 @@ def train(
     (2, True, ['checkpoint.pt', 'metrics.jsonl', 'model.pt'])
     """
     ctx = ctx or DistContext()
+    with run.lock() if run is not None and ctx.is_main else nullcontext():
+        return _train(model, dataset, step, config, run, ctx, resume, stop_after, progress, desc)
+
+
+def _train(
+    model: nn.Module,
+    dataset: Dataset,
+    step: StepFn,
+    config: TrainConfig,
+    run: RunDir | None,
+    ctx: DistContext,
+    resume: bool,
+    stop_after: int | None,
+    progress: bool,
+    desc: str,
+) -> TrainResult:
     micro, accumulation = config.accumulation(ctx.world_size)
     model.to(ctx.device)
     if config.channels_last:
@@ -340,8 +363,14 @@ def train(
 
     start = 0
     torch.manual_seed(config.seed)
-    if resume and run is not None and run.checkpoint_path.exists():
-        state = load_checkpoint(run.checkpoint_path, map_location=ctx.device)
+    if resume and run is not None and (
+        run.checkpoint_path.exists() or run.previous_checkpoint_path.exists()
+    ):
+        state, used = load_latest_checkpoint(run.checkpoint_path, map_location=ctx.device)
+        if ctx.is_main and used != run.checkpoint_path and run.checkpoint_path.exists():
+            # keep it for inspection, out of the way: the next save must not rotate it into
+            # checkpoint.prev.pt in place of the good one
+            os.replace(run.checkpoint_path, f"{run.checkpoint_path}.corrupt")
         _check_resumable(state["config"], config)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
@@ -371,6 +400,7 @@ def train(
                 "config": to_jsonable(config),
             },
             run.checkpoint_path,
+            keep_previous=True,
         )
 
     net: nn.Module = model
