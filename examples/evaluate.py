@@ -1,19 +1,24 @@
 """Evaluate a segmentation network: per-class IoU table and mIoU (optional dense CRF).
 
 Embedded synthetic data:   python examples/evaluate.py
-PASCAL VOC 2012:           python examples/evaluate.py --voc-root data \\
-                               --checkpoint runs/train_deeplab/model.pt --crf
+After train_deeplab.py:    python examples/evaluate.py --checkpoint runs/train_deeplab/model.pt \\
+                               --crf
+
+The data, backbone and normalisation are read from the config.json of the run that wrote
+--checkpoint; flags given again must agree with it.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from wsss.engine import class_names, cli, evaluate, init_distributed, load_dataset, load_trained
+from wsss.data.protocol import describe_dataset
+from wsss.engine import cli, evaluate, init_distributed, load_trained
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkpoint", default="runs/train_deeplab/model.pt")
     parser.add_argument("--scales", type=float, nargs="+", default=[1.0],
                         help="test scales (VGG: 1.0; ResNet: 0.5 0.75 1.0 1.25 1.5)")
@@ -31,12 +36,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     cli.set_threads(args.threads)
+    prior = cli.prior_run(args.checkpoint)
+    data = cli.data_config(args, prior)
+    model_cfg = cli.model_config(args, "deeplab_largefov", data, "deeplab", prior)
+    dataset = cli.check_data(data, "val", masks=True)
+    cli.check_checkpoint(args.checkpoint, model_cfg, dataset, prior)
     ctx = init_distributed(cli.device_arg(args))
-    data = cli.data_config(args)
-    model_cfg = cli.model_config(args, "deeplab_largefov", data, "deeplab")
-    dataset = load_dataset(data, "val")
-    model = load_trained(model_cfg, args.checkpoint, len(class_names(dataset))).to(ctx.device)
-    run = cli.open_run(args, {"data": data, "model": model_cfg}, ctx.is_main)
+    model = load_trained(model_cfg, cli.resolve(args.checkpoint),
+                         len(dataset.class_names)).to(ctx.device)
+    run = cli.open_run(args, {"data": data, "dataset": describe_dataset(dataset),
+                              "model": model_cfg}, ctx.is_main)
     scores = evaluate(model, dataset, normalizer=model_cfg.normalizer, scales=args.scales,
                       flip=args.flip, crf=args.crf,
                       save_dir=run.path / "predictions" if args.save_predictions else None,
@@ -50,4 +59,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

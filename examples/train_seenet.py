@@ -1,20 +1,26 @@
 """Train SeeNet (or the plain CAM classifier baseline) from image-level labels.
 
 Embedded synthetic data:   python examples/train_seenet.py
-PASCAL VOC 2012:           python examples/train_seenet.py --voc-root data --sbd-root data/SBD \\
-                               --weights vgg16-imagenet.pth
+PASCAL VOC 2012:           python examples/train_seenet.py --dataset voc --data-root data \\
+                               --sbd-root data/benchmark_RELEASE --weights vgg16-imagenet.pth
+Your own images:           python examples/train_seenet.py --dataset folder --data-root DIR
 Several processes:         torchrun --nproc_per_node=2 examples/train_seenet.py
+
+Only image-level labels are read (no pixel masks, no saliency). The inputs are checked before
+training starts; config.json is written once they pass.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from wsss.engine import cli, init_distributed, load_dataset, recipe_for, train_model
+from wsss.data.protocol import describe_dataset
+from wsss.engine import cli, init_distributed, recipe_for, train_model
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", choices=("seenet", "cam_classifier"), default="seenet",
                         help="SeeNet, or the plain CAM classifier (S_A alone) as a baseline")
     cli.add_data_args(parser)
@@ -27,21 +33,25 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     cli.set_threads(args.threads)
-    ctx = init_distributed(cli.device_arg(args))
     data = cli.data_config(args)
     recipe = recipe_for(data)
     model_cfg = cli.model_config(args, args.model, data, "classifier")
     train_cfg = cli.train_config(args, recipe.classifier_train)
-    dataset = load_dataset(data, "train")
-    run = cli.open_run(args, {"data": data, "model": model_cfg, "train": train_cfg},
-                       ctx.is_main)
+    cli.check_batch(train_cfg, cli.world_size())
+    cli.check_weights(args.weights)
+    dataset = cli.check_data(data, "train")  # image labels only
+    warning = cli.scratch_warning(data, args.weights)
+    ctx = init_distributed(cli.device_arg(args))
+    run = cli.open_run(args, {"data": data, "dataset": describe_dataset(dataset),
+                              "model": model_cfg, "train": train_cfg,
+                              "warnings": [warning] if warning else []}, ctx.is_main)
     _, result = train_model(model_cfg, dataset, train_cfg, run, crop=args.crop or recipe.crop,
                             ctx=ctx, resume=args.resume, progress=args.progress)
     if ctx.is_main:
-        print(f"{args.model}: {result.iteration} steps, last loss {result.last_loss:.4f}; "
+        print(f"{model_cfg.name}: {result.iteration} steps, last loss {result.last_loss:.4f}; "
               f"weights in {run.model_path}")
     ctx.close()
 
 
 if __name__ == "__main__":
-    main()
+    cli.run(main)

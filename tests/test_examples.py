@@ -127,3 +127,146 @@ def test_help_mentions_voc_root(name, capsys):
         script(name)["parse"](["--help"])
     out = capsys.readouterr().out
     assert "--voc-root" in out and "--run-dir" in out and "--dataset" in out
+    # what each dataset needs, and each dataset's own flags
+    for needle in ("synthetic  nothing", "voc        --data-root", "coco       --data-root",
+                   "folder     --data-root", "--sbd-root", "--train-list", "--voc-labels",
+                   "--labels-file", "--classes-file", "--annotations-dir", "--mask-dir",
+                   "--saliency-dir", "{synthetic,voc,coco,folder}"):
+        assert needle in out, needle
+
+
+# -- every dataset through every script --------------------------------------------------------
+
+SMALL = ["--no-progress", "--threads", "1"]
+TRAIN = ["--iterations", "2", "--batch-size", "2", "--crop", "40"]
+
+
+def write_saliency(folder: Path, sizes: dict[str, tuple[int, int]]) -> Path:
+    """Constant grey saliency PNGs (a value per image) named after the images."""
+    import numpy as np
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for k, (name, (height, width)) in enumerate(sorted(sizes.items())):
+        Image.fromarray(np.full((height, width), 60 + 40 * k, np.uint8)).save(
+            folder / f"{name}.png")
+    return folder
+
+
+def scaled_mini_coco(root: Path, scale: int) -> Path:
+    """The miniature COCO tree of ``_mini_coco`` (both splits) with every image and annotation
+    ``scale`` times larger: its 3-6 px images are smaller than the networks' output stride."""
+    import numpy as np
+    from _mini_coco import INSTANCES_JSON
+    from PIL import Image
+
+    mask = pytest.importorskip("pycocotools.mask")
+    instances = json.loads(INSTANCES_JSON)
+    for image in instances["images"]:
+        image["height"] *= scale
+        image["width"] *= scale
+    for annotation in instances["annotations"]:
+        segmentation = annotation["segmentation"]
+        if isinstance(segmentation, list):  # polygons
+            annotation["segmentation"] = [[v * scale for v in p] for p in segmentation]
+            continue
+        height, width = segmentation["size"]
+        counts = segmentation["counts"]
+        rle = (mask.frPyObjects(segmentation, height, width) if isinstance(counts, list)
+               else {"size": [height, width], "counts": counts.encode()})
+        big = np.kron(mask.decode(rle), np.ones((scale, scale), np.uint8))
+        encoded = mask.encode(np.asfortranarray(big.astype(np.uint8)))
+        annotation["segmentation"] = {"size": [height * scale, width * scale],
+                                      "counts": encoded["counts"].decode()}
+    for split in ("train2014", "val2014"):
+        (root / split).mkdir(parents=True)
+        (root / "annotations").mkdir(exist_ok=True)
+        text = json.dumps(instances).replace("val2014", split)
+        (root / "annotations" / f"instances_{split}.json").write_text(text)
+        for k, image in enumerate(json.loads(text)["images"]):
+            pixels = np.random.default_rng(k).integers(
+                0, 256, (image["height"], image["width"], 3), dtype=np.uint8)
+            Image.fromarray(pixels).save(root / split / image["file_name"])
+    return root
+
+
+def mini_dataset(kind: str, base: Path) -> tuple[list[str], tuple[str, ...], list[str]]:
+    """``(data flags, class names, proxy flags)`` of a miniature tree of ``kind``."""
+    if kind == "folder":
+        from _mini_folder import build_mini_folder
+
+        tree = build_mini_folder(base / "folder")  # masks/ and saliency/ found by default
+        return (["--dataset", "folder", "--data-root", str(tree.root)], tree.class_names,
+                ["--proxy", "saliency"])
+    if kind == "coco":
+        from _mini_coco import CLASS_NAMES
+
+        root = scaled_mini_coco(base / "coco", 8)
+        return ["--dataset", "coco", "--data-root", str(root)], CLASS_NAMES, ["--proxy",
+                                                                               "threshold"]
+    from _mini_voc import SIZES, TRAIN_AUG, build_mini_voc
+
+    from wsss.data.sample import VOC_CLASSES
+
+    tree = build_mini_voc(base / "voc")
+    saliency = write_saliency(base / "saliency", {n: SIZES[n] for n in TRAIN_AUG})
+    return (["--dataset", "voc", "--data-root", str(tree.root), "--sbd-root", str(tree.sbd),
+             "--saliency-dir", str(saliency)], VOC_CLASSES, ["--proxy", "saliency"])
+
+
+def check_scores(scores: dict, names: tuple[str, ...]) -> None:
+    """The per-class IoU of scores.json names background and every class, and the mIoU is the
+    mean over the classes that occur."""
+    import math
+
+    per_class = scores["iou"]
+    assert sorted(per_class) == sorted(["background", *names])
+    present = [v for v in per_class.values() if v is not None and not math.isnan(v)]
+    assert scores["miou"] == pytest.approx(sum(present) / len(present))
+
+
+@pytest.mark.parametrize("kind", ["folder", "coco", "voc"])
+def test_every_script_on_every_dataset(kind, tmp_path, capsys):
+    data, names, proxy = mini_dataset(kind, tmp_path)
+    seenet, attention, labels = tmp_path / "seenet", tmp_path / "attention", tmp_path / "labels"
+    deeplab, evaluation = tmp_path / "deeplab", tmp_path / "evaluate"
+    script("train_seenet")["main"]([*data, *SMALL, *TRAIN, "--backbone", "vgg16_tiny3",
+                                    "--run-dir", str(seenet)])
+    config = json.loads((seenet / "config.json").read_text())
+    assert config["data"]["dataset"] == kind and config["dataset"]["class_names"] == list(names)
+    assert config["dataset"]["arguments"].get("saliency_dir") is None  # not read for training
+    assert config["warnings"] and "from scratch" in config["warnings"][0]  # no --weights
+    assert "WARNING: no --weights" in capsys.readouterr().out
+    # every later stage reads the data, the backbone and the classes from the earlier run
+    script("make_attention")["main"]([*SMALL, "--checkpoint", str(seenet / "model.pt"),
+                                      "--scales", "1.0", "--run-dir", str(attention)])
+    written = {p.stem for p in (attention / "maps").glob("*.npz")}
+    assert written and json.loads((attention / "config.json").read_text())["model"][
+        "backbone"] == "vgg16_tiny3"
+    script("make_pseudo_labels")["main"]([*SMALL, *proxy, "--attention-dir",
+                                          str(attention / "maps"), "--score",
+                                          "--run-dir", str(labels)])
+    quality = json.loads((labels / "quality.json").read_text())
+    check_scores(quality["per_class"], names)
+    script("train_deeplab")["main"]([*SMALL, *TRAIN, "--backbone", "vgg16_tiny",
+                                     "--labels-dir", str(labels), "--run-dir", str(deeplab)])
+    script("evaluate")["main"]([*SMALL, "--checkpoint", str(deeplab / "model.pt"),
+                                "--run-dir", str(evaluation)])
+    check_scores(json.loads((evaluation / "scores.json").read_text()), names)
+    table = (evaluation / "iou_table.md").read_text()
+    for name in ("background", *names):
+        assert f"| {name} |" in table, name
+
+    # the main job, on the same data
+    run = tmp_path / "pipeline"
+    result = script("run_pipeline")["main"](
+        [*data, *SMALL, *proxy, "--backbone", "vgg16_tiny", "--classifier-iterations", "2",
+         "--deeplab-iterations", "2", "--batch-size", "2", "--figures", "1",
+         "--run-dir", str(run)])
+    assert result.class_names == names
+    report = (run / "report.md").read_text()
+    assert "Per-class IoU" in report
+    for name in ("background", *names):
+        assert f"| {name} |" in report, name
+    saved = json.loads((run / "results.json").read_text())
+    check_scores(saved["deeplab_per_class"]["seenet"], names)

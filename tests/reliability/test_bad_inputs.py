@@ -2,7 +2,8 @@
 
 Each bad file stops the run with an error that names the file and the problem; with
 ``--skip-bad`` the per-image stages skip it, finish the other images and list it in
-``bad_inputs.json``.
+``bad_inputs.json``. A stage reads only what it uses: a broken pixel label does not stop the
+attention maps, and stops the evaluation that reads it.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import json
 import re
 import runpy
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -76,12 +78,8 @@ VOC = "data/VOCdevkit/VOC2012"
 #: case -> (script, file to break, how, what the message must say besides the file name)
 CASES = {
     "truncated JPEG": ("make_attention", f"{VOC}/JPEGImages/{BAD}.jpg", truncate, "truncated"),
-    "label PNG that is not a PNG": (
-        "make_attention", f"{VOC}/SegmentationClass/{BAD}.png", not_an_image, "not an image"),
     "unknown class in XML": (
         "make_attention", f"{VOC}/Annotations/{BAD}.xml", unknown_class, "unknown class name"),
-    "label value 21": (
-        "make_attention", f"{VOC}/SegmentationClass/{BAD}.png", label_value_21, r"\[21\]"),
     "missing saliency map": ("make_pseudo_labels", f"saliency/{BAD}.png", lambda p: p.unlink(),
                              "no saliency map"),
     "saliency map of the wrong size": (
@@ -116,7 +114,8 @@ def test_bad_input_stops_with_an_error_naming_file_and_problem(tmp_path, clean, 
     with pytest.raises((ValueError, FileNotFoundError)) as error:
         broken_run(tmp_path, clean, case, skip_bad=False)
     message = str(error.value)
-    assert CASES[case][1].rsplit("/", 1)[1] in message, message
+    # the file, or (a missing file, found by the checks before any work) the image's name
+    assert Path(CASES[case][1]).stem in message, message
     assert re.search(CASES[case][3], message), message
 
 
@@ -153,3 +152,28 @@ def test_skip_bad_is_refused_where_it_is_not_supported(script, capsys):
     with pytest.raises(SystemExit):
         parse(["--skip-bad"])
     assert "unrecognized arguments: --skip-bad" in capsys.readouterr().err
+
+
+#: A broken pixel label: (how, what the message must say besides the file name).
+LABEL_CASES = {"label PNG that is not a PNG": (not_an_image, "not an image"),
+               "label value 21": (label_value_21, r"\[21\]")}
+
+
+@pytest.mark.parametrize("case", list(LABEL_CASES))
+def test_broken_label_stops_only_the_stage_that_reads_it(tmp_path, clean, case):
+    base, weights, _ = clean
+    tree = tmp_path / "tree"
+    shutil.copytree(base / "data", tree / "data")
+    label = tree / VOC / "SegmentationClass" / f"{BAD}.png"
+    LABEL_CASES[case][0](label)
+    attention = tmp_path / "attention"  # reads images and image labels only
+    run_script("make_attention", attention_args(tree / "data", weights, attention))
+    assert sorted(p.stem for p in (attention / "maps").glob("*.npz")) == sorted(VOC_TRAIN)
+    deeplab = tmp_path / "deeplab.pt"
+    save_checkpoint(create_model("deeplab_largefov", backbone="vgg16_narrow_bn").state_dict(),
+                    deeplab)
+    with pytest.raises(ValueError) as error:  # scores against the ground truth
+        run_script("evaluate", ["--voc-root", str(tree / "data"), "--val-split", "train",
+                                "--backbone", "vgg16_narrow_bn", "--checkpoint", str(deeplab),
+                                *RUNTIME, "--run-dir", str(tmp_path / "evaluate")])
+    assert label.name in str(error.value) and re.search(LABEL_CASES[case][1], str(error.value))

@@ -8,6 +8,7 @@ Layout read (the official archives, unpacked)::
         SegmentationClassAug/<name>.png  optional: the field's 10,582 merged masks
         Annotations/<name>.xml
         ImageSets/Segmentation/{train,val,trainval}.txt
+        ImageSets/Segmentation/train_aug.txt   optional: the field's train_aug list
     <sbd_root>/dataset/                  (``sbd_root`` may also be this folder itself)
         cls/<name>.mat                   MATLAB struct GTcls with field Segmentation
         train.txt, val.txt
@@ -17,7 +18,9 @@ the usual augmented training set
 
     train_aug = (VOC train | SBD train | SBD val) - VOC val
 
-(10,582 images on the real data), sorted and without duplicates. Every list entry must be a plain
+(10,582 images on the real data), sorted and without duplicates. Where SBD is not at hand, the
+field's ``train_aug.txt`` list and ``SegmentationClassAug`` masks serve instead (``image_list=``
+and ``label_source="aug"``). Every list entry must be a plain
 file stem: a line holding a path (``/``, ``..``, an absolute path) is refused with the list file
 and line number, so no entry can read outside the data root.
 """
@@ -294,6 +297,9 @@ class VOCSegmentation:
     saliency_dir
         A folder of ``<name>.png`` saliency maps (:class:`~wsss.data.saliency.SaliencyFolder`), or
         ``None``.
+    image_list
+        An image list file (one name per line, e.g. the field's ``train_aug.txt``) that replaces
+        the split's lists; ``split`` then only names the set. ``None`` reads the split's lists.
 
     Notes
     -----
@@ -329,6 +335,7 @@ class VOCSegmentation:
         label_source: str | os.PathLike = "auto",
         class_source: str | os.PathLike | Mapping[str, np.ndarray] = "xml",
         saliency_dir: PathLike | None = None,
+        image_list: PathLike | None = None,
     ) -> None:
         self._arguments: dict[str, object] = {
             "root": root,
@@ -341,13 +348,19 @@ class VOCSegmentation:
                 else class_source
             ),
             "saliency_dir": saliency_dir,
+            "image_list": image_list,
         }
         self.voc_root = find_voc_root(root)
         self.sbd_root = None if sbd_root is None else find_sbd_root(sbd_root)
         self.split = split
         self.label_source = self._check_label_source(label_source)
         self._label_dir = None if isinstance(self.label_source, str) else Path(self.label_source)
-        self._names = voc_split_names(self.voc_root, split, self.sbd_root)
+        if image_list is None:
+            self._names = voc_split_names(self.voc_root, split, self.sbd_root)
+        else:
+            if split not in SPLITS:
+                raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
+            self._names = read_image_list(image_list)
         self.class_source, self._cls_labels = self._check_class_source(class_source)
         self.saliency = None if saliency_dir is None else SaliencyFolder(saliency_dir)
 

@@ -40,12 +40,37 @@ __all__ = [
 
 
 def load_dataset(
-    data: DataConfig, split: str, *, labels_from: str | Path | None = None
+    data: DataConfig,
+    split: str,
+    *,
+    labels_from: str | Path | None = None,
+    masks: bool = True,
+    saliency: bool = True,
 ) -> Sequence[Sample]:
     """The ``"train"`` or ``"val"`` split of ``data``; ``labels_from`` swaps in proxy labels.
 
-    Saliency maps are read for the training split only (the proxy labels fuse them); the
-    validation split needs none.
+    Each dataset reads only what a stage uses: saliency maps for the training split only, and
+    only with ``saliency=True`` (the proxy labels fuse them; the validation split never reads
+    any); pixel labels only with ``masks=True`` (classifier training needs none, so a missing
+    mask cannot stop it).
+
+    Splits per dataset (see :class:`DataConfig`): VOC ``train_aug`` / ``val``;
+    COCO ``train2014`` / ``val2014``; folder ``splits/train.txt`` / ``splits/val.txt``, or
+    the whole folder for both when the split list does not exist (and none was named).
+
+    Parameters
+    ----------
+    data
+        The images.
+    split
+        ``"train"`` or ``"val"``.
+    labels_from
+        A folder of ``<name>.png`` proxy labels that replace the pixel labels.
+    masks
+        Read the dataset's pixel labels (``False``: ``Sample.label`` is ``None``, except on the
+        synthetic data, which draws them with the image).
+    saliency
+        Read the saliency maps of the training split (when the dataset has them).
 
     Returns
     -------
@@ -64,17 +89,45 @@ def load_dataset(
     """
     if split not in ("train", "val"):
         raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    train = split == "train"
+    saliency_dir = data.saliency_dir if (train and saliency) else None
+    name = data.split_name(split)
+    listed = data.train_list if train else data.val_list
     dataset: Any  # every dataset follows wsss.data.SegmentationDataset
     if data.dataset == "synthetic":
-        n = data.synthetic_train if split == "train" else data.synthetic_val
+        n = data.synthetic_train if train else data.synthetic_val
         dataset = SyntheticVOC(n, image_size=data.image_size, seed=data.seed, split=split,
                                part_prob=data.synthetic_part_prob)
-    else:
+    elif data.dataset == "voc":
+        label_source = (data.voc_labels if train else "auto") if masks else "none"
         dataset = VOCSegmentation(
             data.root,  # type: ignore[arg-type]
-            data.train_split if split == "train" else data.val_split,
-            sbd_root=data.sbd_root,
-            saliency_dir=data.saliency_dir if split == "train" else None,
+            name, sbd_root=data.sbd_root, label_source=label_source, saliency_dir=saliency_dir,
+            image_list=listed,
+        )
+    elif data.dataset == "coco":
+        from ..data.coco import COCOSegmentation
+
+        root = Path(data.root)  # type: ignore[arg-type]
+        annotations = (None if data.annotations_dir is None
+                       else Path(data.annotations_dir) / f"instances_{name}.json")
+        dataset = COCOSegmentation(
+            root, name, annotations=annotations, masks=masks,
+            mask_dir=data.mask_dir if masks else None, saliency_dir=saliency_dir)
+    else:
+        from ..data.folder import FolderDataset
+
+        root = Path(data.root)  # type: ignore[arg-type]
+        chosen: str | Path | None = Path(listed) if listed is not None else name
+        if listed is None and ((train and data.train_split is None)
+                               or (not train and data.val_split is None)):
+            chosen = name if (root / "splits" / f"{name}.txt").is_file() else None
+        folder_saliency: str | None = "auto" if data.saliency_dir is None else data.saliency_dir
+        folder_masks: str | None = "auto" if data.mask_dir is None else data.mask_dir
+        dataset = FolderDataset(
+            root, labels=data.labels_file, classes=data.classes_file, split=chosen,
+            mask_dir=folder_masks if masks else None,
+            saliency_dir=folder_saliency if (train and saliency) else None,
         )
     return WithLabels(dataset, labels_from) if labels_from is not None else dataset
 

@@ -23,7 +23,9 @@ from .trainer import TrainConfig
 
 __all__ = [
     "DATASETS",
+    "DEFAULT_SPLITS",
     "RECIPES",
+    "VOC_LABELS",
     "WEIGHT_FORMATS",
     "DataConfig",
     "ModelConfig",
@@ -34,10 +36,36 @@ __all__ = [
 ]
 
 #: The kinds of data a :class:`DataConfig` can name.
-DATASETS = ("synthetic", "voc")
+DATASETS = ("synthetic", "voc", "coco", "folder")
+
+#: Where the pixel labels of a VOC training split come from (``DataConfig.voc_labels``; see
+#: :class:`~wsss.data.VOCSegmentation`'s ``label_source``).
+VOC_LABELS = ("auto", "voc", "aug", "sbd")
+
+#: The default ``(train, val)`` split names of each dataset. ``"folder"`` reads
+#: ``splits/train.txt`` and ``splits/val.txt`` when they exist, else the whole folder for both.
+DEFAULT_SPLITS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    "synthetic": ("train", "val"),
+    "voc": ("train_aug", "val"),
+    "coco": ("train2014", "val2014"),
+    "folder": ("train", "val"),
+})
 
 #: The layouts of :attr:`ModelConfig.weights` that :func:`~wsss.engine.build_model` reads.
 WEIGHT_FORMATS = ("torchvision", "caffe", "backbone")
+
+_OPTIONAL_STR = ("root", "train_split", "val_split", "train_list", "val_list", "sbd_root",
+                 "labels_file", "classes_file", "annotations_dir", "mask_dir", "saliency_dir")
+#: The fields that only some datasets read: ``{field: datasets}``.
+_ONLY_FOR = {
+    "sbd_root": ("voc",),
+    "labels_file": ("folder",),
+    "classes_file": ("folder",),
+    "annotations_dir": ("coco",),
+    "mask_dir": ("coco", "folder"),
+    "train_list": ("voc", "folder"),
+    "val_list": ("voc", "folder"),
+}
 
 
 @dataclass(frozen=True)
@@ -48,17 +76,42 @@ class DataConfig:
     ----------
     dataset
         One of :data:`DATASETS`: ``"synthetic"`` (the embedded
-        :class:`~wsss.data.SyntheticVOC`, no download) or ``"voc"`` (PASCAL VOC 2012).
+        :class:`~wsss.data.SyntheticVOC`, no download), ``"voc"`` (PASCAL VOC 2012,
+        :class:`~wsss.data.VOCSegmentation`), ``"coco"`` (MS COCO 2014,
+        :class:`~wsss.data.COCOSegmentation`) or ``"folder"`` (your own images,
+        :class:`~wsss.data.FolderDataset`).
     root
-        The dataset's folder (for VOC: the one holding ``VOCdevkit/VOC2012``, or the
-        ``VOC2012`` folder itself); unused for the synthetic data.
+        The dataset's folder (VOC: the one holding ``VOCdevkit/VOC2012``, or ``VOC2012``
+        itself; COCO: the one holding ``train2014/``, ``val2014/``, ``annotations/``; folder:
+        the one holding ``images/`` and the labels file); unused for the synthetic data.
+    train_split, val_split
+        Split names; ``None`` takes the dataset's (:data:`DEFAULT_SPLITS`): VOC ``train_aug``
+        and ``val``, COCO ``train2014`` and ``val2014``, folder ``splits/train.txt`` and
+        ``splits/val.txt`` when they exist, **else the whole folder for both** (the
+        validation scores are then measured on the training images).
+    train_list, val_list
+        An image list file (one name per line) that replaces the split's list: VOC's
+        ``train_aug.txt`` as the field ships it (then ``sbd_root`` is not needed), or any list
+        of a folder dataset.
     sbd_root
-        SBD's ``benchmark_RELEASE`` folder (VOC's ``train_aug`` split).
+        VOC: SBD's ``benchmark_RELEASE`` folder (the ``train_aug`` split's lists and masks).
+    voc_labels
+        VOC: where the training split's pixel labels come from (one of :data:`VOC_LABELS`):
+        ``"auto"`` (``SegmentationClass``, else SBD's ``.mat``), ``"voc"``, ``"aug"`` (the
+        field's merged masks, ``SegmentationClassAug``) or ``"sbd"``. The validation split reads
+        ``SegmentationClass``.
+    labels_file, classes_file
+        Folder: the labels file (default ``<root>/labels.csv`` or ``.json``) and the class
+        list (default ``<root>/classes.txt``, else the sorted class names the labels use).
+    annotations_dir
+        COCO: the folder of ``instances_<split>.json`` (default ``<root>/annotations``).
+    mask_dir
+        COCO: label PNGs to read instead of rendering the instances (pycocotools); folder:
+        the masks (default ``<root>/masks`` when it covers every image, else none).
     saliency_dir
         Saliency PNGs named after the images (e.g. DSS outputs), read for the training split
-        only (the proxy labels fuse them).
-    train_split, val_split
-        VOC splits (``"train_aug"`` and ``"val"``).
+        only and only where proxy labels fuse them; folder: default ``<root>/saliency`` when
+        it covers every image.
     synthetic_train, synthetic_val, image_size, seed
         Size and seed of the synthetic splits.
     synthetic_part_prob
@@ -69,18 +122,31 @@ class DataConfig:
     --------
     >>> DataConfig().dataset, DataConfig(dataset="voc", root="data").root
     ('synthetic', 'data')
+    >>> DataConfig(dataset="coco", root="coco").split_name("train")
+    'train2014'
     >>> DataConfig(dataset="imagenet")
     Traceback (most recent call last):
     ...
-    ValueError: dataset: expected one of ('synthetic', 'voc'), got 'imagenet'
+    ValueError: dataset: expected one of ('synthetic', 'voc', 'coco', 'folder'), got 'imagenet'
+    >>> DataConfig(dataset="voc", root="data", labels_file="labels.csv")
+    Traceback (most recent call last):
+    ...
+    ValueError: labels_file: only the folder dataset reads it, not 'voc'
     """
 
     dataset: str = "synthetic"
     root: str | None = None
+    train_split: str | None = None
+    val_split: str | None = None
+    train_list: str | None = None
+    val_list: str | None = None
     sbd_root: str | None = None
+    voc_labels: str = "auto"
+    labels_file: str | None = None
+    classes_file: str | None = None
+    annotations_dir: str | None = None
+    mask_dir: str | None = None
     saliency_dir: str | None = None
-    train_split: str = "train_aug"
-    val_split: str = "val"
     synthetic_train: int = 1000
     synthetic_val: int = 200
     image_size: int = 128
@@ -92,6 +158,17 @@ class DataConfig:
             raise ValueError(f"dataset: expected one of {DATASETS}, got {self.dataset!r}")
         if self.dataset != "synthetic" and self.root is None:
             raise ValueError(f"root: the {self.dataset!r} dataset needs its folder")
+        for name in _OPTIONAL_STR:
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, str) or not value):
+                raise TypeError(f"{name}: expected a non-empty str or None, got {value!r}")
+        for name, datasets in _ONLY_FOR.items():
+            if getattr(self, name) is not None and self.dataset not in datasets:
+                only = " and ".join(datasets)
+                raise ValueError(f"{name}: only the {only} dataset{'s' * (len(datasets) > 1)} "
+                                 f"read{'s' * (len(datasets) == 1)} it, not {self.dataset!r}")
+        if self.voc_labels not in VOC_LABELS:
+            raise ValueError(f"voc_labels: expected one of {VOC_LABELS}, got {self.voc_labels!r}")
         for name in ("synthetic_train", "synthetic_val", "image_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
@@ -101,6 +178,22 @@ class DataConfig:
     def synthetic(self) -> bool:
         """Whether this names the embedded synthetic dataset."""
         return self.dataset == "synthetic"
+
+    def split_name(self, split: str) -> str:
+        """The split name that ``split`` (``"train"`` or ``"val"``) reads: the given one or the
+        dataset's default (:data:`DEFAULT_SPLITS`).
+
+        Examples
+        --------
+        >>> DataConfig(dataset="voc", root="d").split_name("train")
+        'train_aug'
+        >>> DataConfig(dataset="voc", root="d", val_split="train").split_name("val")
+        'train'
+        """
+        if split not in ("train", "val"):
+            raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+        given = self.train_split if split == "train" else self.val_split
+        return given or DEFAULT_SPLITS[self.dataset][split == "val"]
 
 
 @dataclass(frozen=True)
