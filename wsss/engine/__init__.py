@@ -67,6 +67,7 @@ from .labelling import (
 from .leak import AttentionLeak, attention_leak
 from .optim import LRMultipliers, PolyDecay, build_adamw, build_sgd, poly_lr_scheduler
 from .pipeline import ATTENTION_MAPS, PipelineConfig, PipelineResult, run_pipeline
+from .preflight import PreflightError, from_scratch
 from .refiners import REFINERS
 from .rundir import RunDir
 from .stages import (
@@ -103,6 +104,7 @@ __all__ = [
     "PipelineConfig",
     "PipelineResult",
     "PolyDecay",
+    "PreflightError",
     "Recipe",
     "RunDir",
     "StageReport",
@@ -120,6 +122,7 @@ __all__ = [
     "classifier_check",
     "compare_methods",
     "evaluate",
+    "from_scratch",
     "init_distributed",
     "label_quality",
     "load_attention",

@@ -34,6 +34,7 @@ from .config import DataConfig, ModelConfig, Recipe, recipe_for, with_changes
 from .distributed import DistContext
 from .evaluation import LabelQuality
 from .labelling import PROXY_ROUTES
+from .preflight import check_data, from_scratch
 from .refiners import REFINERS
 from .rundir import RunDir
 from .stages import (
@@ -352,6 +353,10 @@ def run_pipeline(
     if root.exists() and any(root.iterdir()) and not resume:
         raise ValueError(f"run_dir: {root} exists and is not empty; resume the run there "
                          "or choose another folder")
+    # every input is checked before the first stage starts (a PreflightError names it)
+    check_data(config.data, "train", masks=True, saliency=config.proxy == "saliency",
+               skip_bad=config.skip_bad)
+    check_data(config.data, "val", masks=True)
     run = RunDir(root)
     if ctx.is_main:
         run.path.mkdir(parents=True, exist_ok=True)
@@ -459,6 +464,9 @@ def _run(
     for name, label in (("ground truth", "DeepLab on the ground truth"),
                         ("seenet", "DeepLab on SeeNet's proxy labels")):
         warnings += segmentation_check(label, scores[name])
+    scratch = from_scratch(data, config.weights)
+    if scratch is not None:
+        warnings.insert(0, scratch)
     for message in warnings:
         log(f"[pipeline] warning: {message}")
 
