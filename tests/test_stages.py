@@ -118,3 +118,33 @@ def test_val_split_reads_no_saliency(tmp_path):
     assert load_dataset(data, "val").saliency is None
 
 
+
+
+def test_synthetic_presets_flow_through_the_data_config():
+    default = load_dataset(DataConfig(synthetic_train=2, image_size=48), "train")
+    from wsss.data import SyntheticVOC
+
+    same = SyntheticVOC(2, image_size=48, split="train")
+    assert np.array_equal(default[1].image, same[1].image)  # "default" is the generator as is
+    few = load_dataset(DataConfig(synthetic_train=2, image_size=48,
+                                  synthetic_preset="few_classes"), "train")
+    assert few.class_names == ("cat", "dog", "person") and few[0].classes.shape == (3,)
+    hard = load_dataset(DataConfig(synthetic_train=2, image_size=48, synthetic_preset="hard"),
+                        "train")
+    assert hard.describe()["preset"] == "hard"
+    with pytest.raises(ValueError, match="synthetic_preset: expected one of"):
+        DataConfig(synthetic_preset="nope")
+
+
+def test_a_three_class_preset_runs_through_the_pipeline(tmp_path):
+    from wsss.engine import PipelineConfig, run_pipeline
+
+    config = PipelineConfig(
+        data=DataConfig(synthetic_train=8, synthetic_val=4, image_size=48,
+                        synthetic_preset="few_classes"),
+        iterations={"pretrain": 2, "classifier": 2, "deeplab": 2}, batch_size=4, figures=1)
+    result = run_pipeline(config, tmp_path / "run", progress=False, log=lambda message: None)
+    assert result.class_names == ("cat", "dog", "person")
+    assert result.deeplab["seenet"].class_names == ("background", "cat", "dog", "person")
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "'preset': 'few_classes'" in report or '"preset": "few_classes"' in report

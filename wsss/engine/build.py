@@ -17,7 +17,7 @@ from torch import nn
 
 from ..data.relabel import WithLabels
 from ..data.sample import Sample, sample_names
-from ..data.synthetic import SyntheticVOC
+from ..data.synthetic import synthetic_dataset
 from ..data.voc import VOCSegmentation
 from ..io import load_checkpoint
 from ..models import create_model
@@ -96,8 +96,9 @@ def load_dataset(
     dataset: Any  # every dataset follows wsss.data.SegmentationDataset
     if data.dataset == "synthetic":
         n = data.synthetic_train if train else data.synthetic_val
-        dataset = SyntheticVOC(n, image_size=data.image_size, seed=data.seed, split=split,
-                               part_prob=data.synthetic_part_prob)
+        dataset = synthetic_dataset(data.synthetic_preset, n, image_size=data.image_size,
+                                    seed=data.seed, split=split,
+                                    part_prob=data.synthetic_part_prob)
     elif data.dataset == "voc":
         label_source = (data.voc_labels if train else "auto") if masks else "none"
         dataset = VOCSegmentation(

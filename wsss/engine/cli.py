@@ -16,6 +16,7 @@ from types import MappingProxyType
 from typing import Any
 
 from ..data.sample import Sample
+from ..data.synthetic import SYNTHETIC_PRESETS
 from . import preflight
 from .build import class_names
 from .config import (
@@ -80,6 +81,7 @@ FLAGS: Mapping[str, str] = MappingProxyType({
     "synthetic_val": "--synthetic-val",
     "image_size": "--image-size",
     "seed": "--data-seed",
+    "synthetic_preset": "--synthetic-preset",
     "synthetic_part_prob": "--synthetic-part-prob",
     "checkpoint": "--checkpoint",
     "weights": "--weights",
@@ -99,12 +101,13 @@ _DATA_FLAGS = {  # DataConfig field -> argparse dest
     "classes_file": "classes_file", "annotations_dir": "annotations_dir",
     "mask_dir": "mask_dir", "saliency_dir": "saliency_dir",
     "synthetic_train": "synthetic_train", "synthetic_val": "synthetic_val",
-    "image_size": "image_size", "seed": "data_seed",
+    "image_size": "image_size", "seed": "data_seed", "synthetic_preset": "synthetic_preset",
 }
 
 DATA_HELP = """\
 data (default: the embedded synthetic dataset, no download). What each --dataset needs:
-  synthetic  nothing (--synthetic-train/--synthetic-val/--image-size/--data-seed size it)
+  synthetic  nothing (--synthetic-train/--synthetic-val/--image-size/--data-seed size it;
+             --synthetic-preset picks the generator)
   voc        --data-root (holds VOCdevkit/VOC2012); the train_aug split needs --sbd-root
              (SBD's benchmark_RELEASE) or the field's list as --train-list train_aug.txt
              (then --voc-labels aug reads SegmentationClassAug); proxy labels need
@@ -163,6 +166,8 @@ def add_data_args(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--synthetic-val", type=int, help="synthetic val images (default 200)")
     g.add_argument("--image-size", type=int, help="synthetic image size in px (default 128)")
     g.add_argument("--data-seed", type=int, help="synthetic dataset seed (default 0)")
+    g.add_argument("--synthetic-preset", choices=sorted(SYNTHETIC_PRESETS),
+                   help="synthetic generator (default: default; hard: class by texture)")
 
 
 def _flag_error(exc: Exception) -> PreflightError:

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from ..data.synthetic import SYNTHETIC_PRESETS
 from ..data.transforms import CAFFE, TORCHVISION, Normalizer
 from .optim import LRMultipliers
 from .trainer import TrainConfig
@@ -117,6 +118,9 @@ class DataConfig:
     synthetic_part_prob
         :class:`~wsss.data.SyntheticVOC`'s ``part_prob``: the probability that a synthetic
         object shows its discriminative part.
+    synthetic_preset
+        The synthetic generator: a name of :data:`~wsss.data.SYNTHETIC_PRESETS` (``"default"``;
+        ``"hard"`` carries the class by texture instead of colour, ...).
 
     Examples
     --------
@@ -152,6 +156,7 @@ class DataConfig:
     image_size: int = 128
     seed: int = 0
     synthetic_part_prob: float = 1.0
+    synthetic_preset: str = "default"
 
     def __post_init__(self) -> None:
         if self.dataset not in DATASETS:
@@ -169,6 +174,9 @@ class DataConfig:
                                  f"read{'s' * (len(datasets) == 1)} it, not {self.dataset!r}")
         if self.voc_labels not in VOC_LABELS:
             raise ValueError(f"voc_labels: expected one of {VOC_LABELS}, got {self.voc_labels!r}")
+        if self.synthetic_preset not in SYNTHETIC_PRESETS:
+            raise ValueError(f"synthetic_preset: expected one of {sorted(SYNTHETIC_PRESETS)}, "
+                             f"got {self.synthetic_preset!r}")
         for name in ("synthetic_train", "synthetic_val", "image_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
