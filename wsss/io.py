@@ -14,10 +14,11 @@ import os
 import pickle
 import tempfile
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import torch
+
+from ._validation import check_path
 
 __all__ = ["CheckpointError", "atomic_write", "load_checkpoint", "save_checkpoint"]
 
@@ -66,7 +67,7 @@ def atomic_write(path: PathLike, mode: str = "wb") -> Iterator[Any]:
     """
     if mode not in ("wb", "w"):
         raise ValueError(f"mode: expected 'wb' or 'w', got {mode!r}")
-    path = Path(path)
+    path = check_path("path", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -96,6 +97,7 @@ def save_checkpoint(obj: Any, path: PathLike) -> None:
     ...     load_checkpoint(path)
     {'step': 3, 'weight': tensor([0., 1., 2.])}
     """
+    path = check_path("path", path)
     with atomic_write(path, "wb") as f:
         torch.save(obj, f)
 
@@ -120,7 +122,7 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device | None = "c
     ...     load_checkpoint(p)["w"]
     tensor([1., 1.])
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     try:

@@ -22,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_path
 from ..io import atomic_write
 
 __all__ = ["RunDir", "to_jsonable"]
@@ -70,7 +71,7 @@ class RunDir:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+        self.path = check_path("path", path)
         self.path.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -100,12 +101,12 @@ class RunDir:
         self.write_json("config.json", config)
 
     def write_json(self, name: str, data: Any) -> None:
-        with atomic_write(self.path / name, "w") as f:
+        with atomic_write(self.path / _file_name(name), "w") as f:
             json.dump(to_jsonable(data), f, indent=2, sort_keys=True)
             f.write("\n")
 
     def write_text(self, name: str, text: str) -> None:
-        with atomic_write(self.path / name, "w") as f:
+        with atomic_write(self.path / _file_name(name), "w") as f:
             f.write(text)
 
     def log(self, record: Mapping[str, Any]) -> None:
@@ -131,3 +132,12 @@ class RunDir:
         with atomic_write(self.metrics_path, "w") as f:
             for record in kept:
                 f.write(json.dumps(record, sort_keys=True) + "\n")
+
+
+def _file_name(name: object) -> str:
+    """A file name inside the run directory: a non-empty str without a folder part."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a file name (str), got {type(name).__name__}")
+    if not name or Path(name).name != name:
+        raise ValueError(f"name: expected a plain file name, got {name!r}")
+    return name
