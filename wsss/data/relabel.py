@@ -41,6 +41,7 @@ class WithLabels(Sequence[Sample]):
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
     >>> from wsss.data.images import write_label
     >>> from wsss.data.synthetic import SyntheticVOC
     >>> d = Path(tempfile.mkdtemp())
