@@ -39,6 +39,8 @@ __all__ = [
     "save_checkpoint",
 ]
 
+from ._validation import check_path
+
 PathLike = str | os.PathLike
 
 class CheckpointError(RuntimeError):
@@ -140,7 +142,7 @@ def _atomic_write(
     """:func:`atomic_write`, calling ``before_replace()`` once the data is on disk."""
     if mode not in ("wb", "w"):
         raise ValueError(f"mode: expected 'wb' or 'w', got {mode!r}")
-    path = Path(path)
+    path = check_path("path", path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -284,7 +286,7 @@ def save_checkpoint(obj: Any, path: PathLike, *, keep_previous: bool = False) ->
     >>> comment[:12], len(comment)
     (b'wsss-sha256:', 76)
     """
-    path = Path(path)
+    path = check_path("path", path)
     digest = hashlib.sha256()
 
     def put_in_place() -> None:
@@ -325,7 +327,7 @@ def load_checkpoint(path: PathLike, map_location: str | torch.device | None = "c
     ...     load_checkpoint(p)["w"]
     tensor([1., 1.])
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"checkpoint not found: {path}")
     _verify(path)

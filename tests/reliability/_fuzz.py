@@ -44,7 +44,7 @@ BASE_MODULES = ("wsss", "wsss.data", "wsss.models", "wsss.metrics", "wsss.crf", 
 
 #: Packages being rebuilt: their names are listed but not yet required to have an entry.
 #: Remove a package from here when its entries are added to REGISTRY.
-AWAITING_ENTRIES = ("wsss.diagnostics",)
+AWAITING_ENTRIES: tuple[str, ...] = ()
 
 #: Public names that take no arguments: constants and types (their reason given).
 SKIP: dict[str, str] = {
@@ -56,7 +56,28 @@ SKIP: dict[str, str] = {
          "DEEPLAB_V1", "OAA", "PARAMETER_ROLES", "MIN_KERNEL_WIDTH", "MAX_COMPAT"),
         "a constant",
     ),
-    "ClassMapModel": "a typing.Protocol (an interface, never called)",
+    **dict.fromkeys(
+        ("COCO_SPLITS", "ERASING_ZONES", "PART_REACH_BINS", "ATTENTION_MAPS", "DATASETS",
+         "PROXY_ROUTES", "RECIPES", "REFINERS", "WEIGHT_FORMATS", "PAMR_DILATIONS"),
+        "a constant",
+    ),
+    **dict.fromkeys(
+        ("ClassMapModel", "SegmentationDataset", "Scene", "SceneDataset"),
+        "a typing.Protocol (an interface, never called)",
+    ),
+    "COCOAnnotation": "a parsed record (built by COCOSegmentation from the annotation file)",
+    "LabelEntry": "a parsed record (built by read_labels_file only)",
+    "ACoLOutput": "an output record (built by ACoLHead only)",
+    "ACoLLossTerms": "an output record (built by acol_loss only)",
+    "AttentionScore": "an output record (built by erasing_ablation only)",
+    "PartReach": "an output record (built by part_reach only)",
+    "PipelineDiagnostics": "an output record (built by pipeline_diagnostics only)",
+    "LabelQuality": "an output record (built by label_quality only)",
+    "PipelineResult": "an output record (built by run_pipeline only)",
+    "StageReport": "an output record (built by make_attention / make_pseudo_labels only)",
+    "StoredAttention": "an output record (built by load_attention only)",
+    "TrainResult": "an output record (built by train only)",
+    "DistContext": "an output record (built by init_distributed only)",
     "Transform": "a type alias (Callable[[Sample, Generator], Sample])",
     "CorruptFileError": "an exception type (raised by the readers, never called by users)",
     "CheckpointError": "an exception type (raised by load_checkpoint)",
@@ -71,32 +92,25 @@ SKIP: dict[str, str] = {
 }
 
 #: Entries whose bad-value cases are known to fail today, with why; the fuzz expects them to
-#: fail (strictly: a name that starts to pass must be removed from here). They belong to
-#: modules that do not use the shared checks yet.
+#: fail (strictly: a name that starts to pass must be removed from here).
 KNOWN_GAPS: dict[str, str] = {
-    **dict.fromkeys(
-        ("save_checkpoint", "load_checkpoint", "atomic_write"),
-        "wsss.io: a path of None / a float / a list fails in os.fspath without naming the path",
-    ),
-    **dict.fromkeys(
-        ("PolyDecay", "build_sgd", "check_parameter_groups", "poly_lr_scheduler"),
-        "wsss.engine.optim: optimizer / groups / max_iters are not checked (AttributeError)",
-    ),
-    **dict.fromkeys(
-        ("load_imagenet_vgg16", "load_imagenet_resnet", "load_deeplab_caffe_vgg16",
-         "load_backbone_weights"),
-        "wsss.models.weights: backbone / weights / strict are not checked (AttributeError)",
-    ),
     "read_sbd_mask": "wsss.data.voc: path / validate / num_classes are not checked",
-    "VOCSegmentation": "wsss.data.voc: split / sources are not checked (unhashable, TypeError)",
-    "WithLabels": "wsss.data.relabel: dataset / label_dir / index are not checked",
-    "render_preview": "wsss.data.synthetic: dataset / n / gap are not checked",
-    "TernaryZoneCounter": "moving to wsss.diagnostics: ignore_index is not checked",
-    "AttentionProfileCounter": "moving to wsss.diagnostics: radius / ignore_index not checked",
+    "VOCSegmentation": "wsss.data.voc: root / split / sources are not checked (unhashable)",
+    "render_preview": "wsss.data.synthetic: dataset is not checked; gap has no upper bound",
+    **dict.fromkeys(
+        ("DataConfig", "ModelConfig", "NetSpec", "Recipe", "with_changes", "recipe_for"),
+        "wsss.engine.config: fields of wrong types (NaN strings, floats for configs) pass",
+    ),
+    **dict.fromkeys(
+        ("load_dataset", "InMemory", "build_model", "load_trained"),
+        "wsss.engine.build: config / dataset / labels_from are not checked (AttributeError)",
+    ),
+    "init_distributed": "wsss.engine.distributed: device is not checked (AttributeError)",
 }
 
 #: Entries whose bad values hang or exhaust memory (so they cannot even run as expected
-#: failures): SyntheticVOC(image_size=10**12) renders for ever.
+#: failures): SyntheticVOC(image_size=10**12) renders for ever (the generator needs the
+#: shared MAX_SIDE / MAX_COUNT bounds on image_size and num_images).
 HANGS: dict[str, str] = {
     "SyntheticVOC": "wsss.data.synthetic: image_size / num_images have no upper bound",
 }
@@ -159,6 +173,12 @@ class Entry:
     stages: list[Stage]
     #: cases that need a child process (pydensecrf may crash the interpreter)
     child: bool = False
+    #: the optional package the call needs (its tests skip without it)
+    requires: str | None = None
+    #: at most this many cases per run (expensive calls); WSSS_FUZZ_CASES lifts the bound
+    max_cases: int | None = None
+    #: record fields whose NaN is documented (an IoU of a class absent from both maps)
+    nan_fields: tuple[str, ...] = ()
 
 
 def _files(root: Path) -> dict[str, Path]:
@@ -198,6 +218,9 @@ def _files(root: Path) -> dict[str, Path]:
 
 
 ROOT = Path(tempfile.mkdtemp(prefix="wsss_fuzz_"))
+#: the "a folder, not a file" bad value (empty, so a writer given it spoils no fixture)
+FOLDER = ROOT / "a_folder"
+FOLDER.mkdir()
 FILES = _files(ROOT)
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/, for _mini_voc
 from _mini_voc import build_mini_voc  # noqa: E402
@@ -265,7 +288,6 @@ def _registry() -> dict[str, Entry]:
     rng = np.random.default_rng(0)
     image = rng.integers(0, 256, (4, 5, 3), dtype=np.uint8)
     label_map = np.array([[0, 1, 255, 2, 0]] * 4, np.uint8)
-    cam_model = _cam_model()
 
     def one(target: str, /, **kwargs: Any) -> Entry:
         return Entry([Stage(target, kwargs)])
@@ -367,10 +389,6 @@ def _registry() -> dict[str, Entry]:
         "colorize": one("colorize", label=label_map),
         "rgb_to_label": one("rgb_to_label", rgb=np.zeros((2, 3, 3), np.uint8)),
         "voc_palette": one("voc_palette"),
-        "WithLabels": Entry([Stage("WithLabels", {"dataset": [_sample()],
-                                                  "label_dir": FILES["labels_dir"]},
-                                   paths=("label_dir",), fixed=("dataset",)),
-                             Stage("__getitem__", {"index": 0})]),
         "render_preview": one("render_preview", dataset=[_sample(), _sample()], n=2, gap=1),
         "SaliencyQuality": one("SaliencyQuality", blur_sigma=1.0, noise_std=0.05, miss_prob=0.2,
                                miss_fraction=0.3, false_positive_prob=0.3,
@@ -428,14 +446,17 @@ def _registry() -> dict[str, Entry]:
         "list_models": one("list_models"),
         "scale_channels": one("scale_channels", channels=64, width=0.5),
         "torchvision_vgg16_keys": one("torchvision_vgg16_keys"),
-        "load_backbone_weights": one("load_backbone_weights", backbone=_vgg(),
-                                     weights=_vgg().state_dict(), strict=True),
-        "load_imagenet_vgg16": one("load_imagenet_vgg16", backbone=_vgg(), weights={},
-                                   strict=False),
-        "load_imagenet_resnet": one("load_imagenet_resnet", backbone=_tiny_resnet(),
-                                    weights={}, strict=False),
+        # weights may be a file: a missing one is named
+        "load_backbone_weights": Entry([Stage("load_backbone_weights", {
+            "backbone": _vgg(), "weights": _vgg().state_dict(), "strict": True},
+            paths=("weights",))]),
+        "load_imagenet_vgg16": Entry([Stage("load_imagenet_vgg16", {
+            "backbone": _vgg(), "weights": {}, "strict": False}, paths=("weights",))]),
+        "load_imagenet_resnet": Entry([Stage("load_imagenet_resnet", {
+            "backbone": _tiny_resnet(), "weights": {}, "strict": False}, paths=("weights",))]),
         "load_deeplab_caffe_vgg16": Entry([Stage("load_deeplab_caffe_vgg16", {
-            "model": _deeplab(), "weights": {}, "load_fc8": True, "strict": False})]),
+            "model": _deeplab(), "weights": {}, "load_fc8": True, "strict": False},
+            paths=("weights",))]),
         # --- wsss.metrics -------------------------------------------------------------------
         "ConfusionMatrix": Entry([Stage("ConfusionMatrix", {"num_classes": 3,
                                                             "ignore_index": 255,
@@ -482,8 +503,6 @@ def _registry() -> dict[str, Entry]:
                             Stage("__call__", {"iteration": 3})]),
         "build_sgd": one("build_sgd", model=_cam_model(), lr=0.01, momentum=0.9,
                          weight_decay=5e-4),
-        "check_parameter_groups": one("check_parameter_groups", model=cam_model,
-                                      groups=cam_model.parameter_groups()),
         "poly_lr_scheduler": one("poly_lr_scheduler",
                                  optimizer=torch.optim.SGD([nn.Parameter(torch.ones(1))], 0.1),
                                  max_iters=10, power=0.9),
@@ -523,7 +542,312 @@ def _cam_model():
     return CAMClassifier(_vgg(), 2, hidden_channels=4)
 
 
-REGISTRY = _registry()
+
+
+# ------------------------------------------------------------------------------------------
+# Datasets, the engine, the diagnostics, ACoL and PAMR: tiny valid calls (48 px synthetic
+# images, resnet_tiny networks, two training iterations)
+# ------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """An argument made anew for every call (a new run or output folder, so that no call sees
+    what an earlier one wrote)."""
+
+    make: Callable[[], Any]
+
+
+def _fresh_dir(prefix: str) -> Fresh:
+    return Fresh(lambda: Path(tempfile.mkdtemp(prefix=prefix, dir=ROOT)))
+
+
+def _fresh_run() -> Fresh:
+    from wsss.engine import RunDir
+
+    return Fresh(lambda: RunDir(tempfile.mkdtemp(prefix="run_", dir=ROOT)))
+
+
+@dataclass
+class _Engine:
+    """The shared fixtures of the engine entries (built once, on first use)."""
+
+    dataset: Any
+    seenet_config: Any
+    deeplab_config: Any
+    seenet: nn.Module
+    deeplab: nn.Module
+    attention_dir: Path
+    label_dir: Path
+    deeplab_file: Path
+    coco_root: Path
+    folder_root: Path
+    class_list: Path
+    labels_file: Path
+
+
+def _engine() -> _Engine:
+    from _mini_coco import build_mini_coco
+    from _mini_folder import build_mini_folder
+
+    from wsss.data import SyntheticVOC
+    from wsss.engine import ModelConfig, build_model, make_attention, make_pseudo_labels
+    from wsss.io import save_checkpoint
+
+    dataset = SyntheticVOC(2, image_size=48, seed=0)
+    seenet_config = ModelConfig("seenet", backbone="resnet_tiny")
+    deeplab_config = ModelConfig("deeplab_largefov", backbone="resnet_tiny")
+    torch.manual_seed(0)
+    seenet = build_model(seenet_config, 20).eval()
+    deeplab = build_model(deeplab_config, 20).eval()
+    attention_dir, label_dir = ROOT / "attention", ROOT / "proxy"
+    make_attention(seenet, dataset, attention_dir, normalizer=seenet_config.normalizer,
+                   progress=False)
+    make_pseudo_labels(dataset, attention_dir, label_dir, progress=False)
+    save_checkpoint(deeplab.state_dict(), ROOT / "deeplab.pt")
+    folder = build_mini_folder(ROOT / "folder_dataset")
+    labels_file = ROOT / "labels.csv"
+    labels_file.write_text("name,classes\na.jpg,cat\nb,cat;dog\nc,\n")
+    return _Engine(dataset, seenet_config, deeplab_config, seenet, deeplab, attention_dir,
+                   label_dir, ROOT / "deeplab.pt", build_mini_coco(ROOT / "coco"), folder.root,
+                   folder.root / "classes.txt", labels_file)
+
+
+def _batch() -> list[dict[str, Any]]:
+    """Two items as :class:`wsss.data.AugmentedDataset` returns them (sizes differ)."""
+    items = []
+    for h, w in ((4, 5), (3, 6)):
+        items.append({"image": torch.rand(3, h, w), "classes": torch.tensor([1.0, 0.0]),
+                      "label": torch.zeros(h, w, dtype=torch.long),
+                      "saliency": torch.rand(h, w), "name": f"{h}x{w}"})
+    return items
+
+
+def _acol_output():
+    from wsss.models import ACoLHead
+
+    torch.manual_seed(0)
+    head = ACoLHead(3, 2, hidden_channels=4, dropout=0.0)
+    with torch.no_grad():
+        return head(torch.rand(2, 3, 3, 3), torch.tensor([[1, 0], [0, 1]]))
+
+
+def _registry_more() -> dict[str, Entry]:
+    from wsss.data import AugmentedDataset, COCOAnnotation, RandomHorizontalFlip
+    from wsss.engine import (
+        RECIPES,
+        DataConfig,
+        LRMultipliers,
+        PipelineConfig,
+        TrainConfig,
+        build_model,
+        evaluate,
+    )
+    from wsss.engine.steps import classifier_step
+
+    e = _engine()
+    data = e.dataset
+    norm = e.seenet_config.normalizer
+    name0 = data.names[0]
+    labels = torch.tensor([[1, 0], [1, 1]])
+    recipe = RECIPES["synthetic"]
+    tiny_train = TrainConfig(iterations=2, batch_size=2, log_every=1, checkpoint_every=2)
+    scores = evaluate(e.deeplab, data, normalizer=norm, progress=False)
+    polygon = [[0.0, 0.0, 4.0, 0.0, 4.0, 3.0, 0.0, 3.0]]
+    pipeline = PipelineConfig(data=DataConfig(synthetic_train=4, synthetic_val=2, image_size=48),
+                              iterations={"pretrain": 1, "classifier": 1, "deeplab": 1},
+                              batch_size=2, figures=1, baseline_deeplab=False)
+
+    def one(target: str, /, **kwargs: Any) -> Entry:
+        return Entry([Stage(target, kwargs)])
+
+    return {
+        # --- wsss.data ----------------------------------------------------------------------
+        "COCOSegmentation": Entry([Stage("COCOSegmentation", {
+            "root": e.coco_root, "split": "val2014", "annotations": None, "image_dir": None,
+            "masks": True, "mask_dir": None, "saliency_dir": None},
+            paths=("root", "annotations", "image_dir", "mask_dir", "saliency_dir")),
+            Stage("__getitem__", {"index": 0})], requires="pycocotools"),
+        "FolderDataset": Entry([Stage("FolderDataset", {
+            "root": e.folder_root, "labels": None, "classes": None, "split": "train",
+            "image_dir": None, "mask_dir": "auto", "saliency_dir": "auto"},
+            paths=("root", "labels", "classes", "split", "image_dir", "mask_dir",
+                   "saliency_dir")),
+            Stage("__getitem__", {"index": 1})]),
+        "WithLabels": Entry([Stage("WithLabels", {"dataset": data, "label_dir": e.label_dir},
+                                   paths=("label_dir",)),
+                             Stage("__getitem__", {"index": 1})]),
+        "DatasetSubset": Entry([Stage("DatasetSubset", {"dataset": data, "indices": [1]}),
+                                Stage("__getitem__", {"index": 0})]),
+        "check_dataset": one("check_dataset", dataset=data),
+        "describe_dataset": one("describe_dataset", dataset=data),
+        "image_labels": one("image_labels", dataset=data),
+        "split_by_labels": one("split_by_labels", dataset=data),
+        "pad_collate": one("pad_collate", batch=_batch(), image_fill=0.0, label_fill=255,
+                           saliency_fill=0.0),
+        "stack_collate": one("stack_collate", batch=_batch()[:1] * 2),
+        "decode_segmentation": Entry([Stage("decode_segmentation", {
+            "segmentation": polygon, "height": 4, "width": 5})], requires="pycocotools"),
+        "render_coco_mask": Entry([Stage("render_coco_mask", {
+            "annotations": [COCOAnnotation(1, 2, False, polygon)], "height": 4, "width": 5})],
+            requires="pycocotools"),
+        "read_class_list": Entry([Stage("read_class_list", {"path": e.class_list},
+                                        paths=("path",))]),
+        "read_labels_file": Entry([Stage("read_labels_file", {
+            "path": e.labels_file, "class_names": ("cat", "dog")}, paths=("path",))]),
+        # --- wsss.models / wsss.refine ------------------------------------------------------
+        "ACoLHead": Entry([
+            Stage("ACoLHead", {"in_channels": 3, "num_classes": 2, "hidden_channels": 4,
+                               "threshold": 0.6, "dropout": 0.1, "init_std": 0.01}),
+            Stage("__call__", {"features": torch.rand(2, 3, 3, 3), "labels": labels})]),
+        "ACoL": Entry([
+            Stage("ACoL", {"backbone": _vgg(), "num_classes": 2, "hidden_channels": 4}),
+            Stage("__call__", {"images": torch.rand(2, 3, 16, 16), "labels": labels})]),
+        "acol_loss": one("acol_loss", output=_acol_output(), labels=labels),
+        "pamr": one("pamr", image=torch.rand(1, 3, 6, 6), masks=torch.rand(1, 2, 6, 6),
+                    iterations=2, dilations=(1, 2), eps=1e-5),
+        "pamr_affinities": one("pamr_affinities", image=torch.rand(1, 3, 6, 6),
+                               dilations=(1, 2), eps=1e-5),
+        "PAMR": Entry([Stage("PAMR", {"iterations": 2, "dilations": (1, 2), "eps": 1e-5}),
+                       Stage("__call__", {"image": torch.rand(1, 3, 6, 6),
+                                          "masks": torch.rand(1, 2, 6, 6)})]),
+        # --- wsss.diagnostics ---------------------------------------------------------------
+        "require_scenes": one("require_scenes", dataset=data),
+        "attention_zones": Entry([Stage("attention_zones", {
+            "dataset": data, "attention_dir": e.attention_dir, "branch": "a", "delta_h": 0.7,
+            "delta_l": 0.05}, paths=("attention_dir",))]),
+        "attention_profiles": one("attention_profiles", dataset=data,
+                                  sources={"a": (e.attention_dir, "a")}, radius=2),
+        "erasing_ablation": Entry([Stage("erasing_ablation", {
+            "model": e.seenet, "dataset": data, "normalizer": norm, "part_cover": 0.25,
+            "radius": 2, "progress": False})], max_cases=12),
+        "part_reach": Entry([Stage("part_reach", {
+            "model": e.seenet, "dataset": data, "hidden": data, "normalizer": norm,
+            "branch": None, "bins": (0.0, 8.0, 16.0), "radius": 2, "progress": False})],
+            max_cases=12),
+        "pipeline_diagnostics": Entry([Stage("pipeline_diagnostics", {
+            "dataset": data, "attention": {"SeeNet S_A": (e.attention_dir, "a")},
+            "seenet": e.seenet, "normalizer": norm, "progress": False})], max_cases=12),
+        # --- wsss.engine: configs -----------------------------------------------------------
+        "DataConfig": one("DataConfig", dataset="synthetic", root=None, sbd_root=None,
+                          saliency_dir=None, train_split="train_aug", val_split="val",
+                          synthetic_train=4, synthetic_val=2, image_size=48, seed=0,
+                          synthetic_part_prob=1.0),
+        "ModelConfig": one("ModelConfig", name="seenet", backbone="resnet_tiny", weights=None,
+                           weights_format="torchvision", kwargs={}),
+        "NetSpec": one("NetSpec", backbone="resnet_tiny", kwargs={}),
+        "Recipe": Entry([Stage("Recipe", {f.name: getattr(recipe, f.name)
+                                          for f in dataclasses.fields(recipe)})]),
+        "TrainConfig": one("TrainConfig", iterations=2, batch_size=2, micro_batch=None,
+                           optimizer="sgd", lr=0.001, momentum=0.9, weight_decay=5e-4,
+                           power=0.9, multipliers=LRMultipliers(), seed=0, num_workers=0,
+                           checkpoint_every=500, log_every=10, amp="none",
+                           channels_last=False),
+        "with_changes": one("with_changes", config=tiny_train, lr=0.01, batch_size=4),
+        "recipe_for": one("recipe_for", data=DataConfig(image_size=48)),
+        "PipelineConfig": Entry([Stage("PipelineConfig", {
+            "data": DataConfig(synthetic_train=4, synthetic_val=2, image_size=48),
+            "recipe": None, "backbone": None, "weights": None, "weights_format": "torchvision",
+            "iterations": {"pretrain": 1, "classifier": 1, "deeplab": 1}, "batch_size": 2,
+            "micro_batch": None, "seed": 0, "baseline_deeplab": False, "proxy": "saliency",
+            "refine": "none", "crf": False, "figures": 1, "diagnostics": False,
+            "skip_bad": False})]),
+        "RunDir": Entry([Stage("RunDir", {"path": _fresh_dir("rundir_")}, paths=("path",)),
+                         Stage("write_json", {"name": "a.json", "data": {"x": 1}})]),
+        "init_distributed": one("init_distributed", device="cpu", backend=None),
+        # --- wsss.engine: data and models ---------------------------------------------------
+        "load_dataset": Entry([Stage("load_dataset", {
+            "data": DataConfig(synthetic_train=2, image_size=48), "split": "train",
+            "labels_from": e.label_dir}, paths=("labels_from",)),
+            Stage("__getitem__", {"index": 1})]),
+        "class_names": one("class_names", dataset=data),
+        "InMemory": Entry([Stage("InMemory", {"dataset": data}),
+                           Stage("__getitem__", {"index": 1})]),
+        "build_model": one("build_model", config=e.seenet_config, num_classes=3),
+        "load_trained": Entry([Stage("load_trained", {
+            "config": e.deeplab_config, "path": e.deeplab_file, "num_classes": 20},
+            paths=("path",))]),
+        "build_adamw": one("build_adamw", model=_cam_model(), lr=1e-3, weight_decay=1e-4,
+                           betas=(0.9, 0.999), multipliers=LRMultipliers()),
+        # --- wsss.engine: stages ------------------------------------------------------------
+        "train_transform": Entry([Stage("train_transform", {"crop": 32, "normalizer": norm}),
+                                  Stage("__call__", {"sample": _sample(),
+                                                     "rng": np.random.default_rng(0)})]),
+        "train": Entry([Stage("train", {
+            "model": build_model(_cam_config(), 20),
+            "dataset": AugmentedDataset(data, RandomHorizontalFlip(), norm, seed=0),
+            "step": classifier_step, "config": tiny_train, "run": _fresh_run(),
+            "resume": False, "stop_after": None, "progress": False, "desc": "train"},
+            fixed=("step",))], max_cases=16),
+        "train_model": Entry([Stage("train_model", {
+            "model_config": e.seenet_config, "dataset": data, "train_config": tiny_train,
+            "run": _fresh_run(), "labels_from": None, "crop": None, "resume": False,
+            "stop_after": None, "progress": False}, paths=("labels_from",))], max_cases=12),
+        "pretrain_backbone": Entry([Stage("pretrain_backbone", {
+            "model_config": _cam_config(), "dataset": data, "train_config": tiny_train,
+            "run": _fresh_run(), "crop": None, "resume": False, "progress": False})],
+            max_cases=12),
+        "make_attention": Entry([Stage("make_attention", {
+            "model": e.seenet, "dataset": data, "out_dir": _fresh_dir("att_"),
+            "normalizer": norm, "scales": (1.0,), "flip": True, "skip_bad": False,
+            "progress": False}, paths=("out_dir",))], max_cases=16),
+        "make_pseudo_labels": Entry([Stage("make_pseudo_labels", {
+            "dataset": data, "attention_dir": e.attention_dir, "out_dir": _fresh_dir("lab_"),
+            "proxy": "saliency", "method": "harmonic", "fusion_kwargs": None,
+            "threshold": None, "refine": "none", "skip_bad": False, "progress": False},
+            paths=("attention_dir", "out_dir"))], max_cases=16),
+        "stored_attention": Entry([Stage("stored_attention", {
+            "dataset": data, "attention_dir": e.attention_dir, "branch": "a"},
+            paths=("attention_dir",)), Stage("__list__", {})]),
+        "attention_quality": Entry([Stage("attention_quality", {
+            "dataset": data, "attention_dir": e.attention_dir, "branch": "a"},
+            paths=("attention_dir",))]),
+        "label_quality": Entry([Stage("label_quality", {
+            "dataset": data, "label_dir": e.label_dir}, paths=("label_dir",))],
+            nan_fields=("iou", "precision", "recall")),
+        "evaluate": Entry([Stage("evaluate", {
+            "model": e.deeplab, "dataset": data, "normalizer": norm, "scales": (1.0,),
+            "flip": False, "crf": False, "save_dir": _fresh_dir("pred_"), "progress": False},
+            paths=("save_dir",))], nan_fields=("iou", "precision", "recall"), max_cases=16),
+        "predict_segmentation": one("predict_segmentation", model=e.deeplab,
+                                    images=torch.rand(1, 3, 16, 16), scales=(1.0, 0.5),
+                                    flip=True),
+        "save_attention": Entry([Stage("save_attention", {
+            "path": FILES["out"].with_name(f"{name0}.npz"),
+            "fused": np.full((2, 4, 5), 0.5, np.float32),
+            "branches": {"a": np.full((2, 4, 5), 0.25, np.float32)},
+            "classes": np.array([1.0, 0.0], np.float32), "class_names": ("cat", "dog")},
+            paths=("path",))]),
+        "load_attention": Entry([Stage("load_attention", {
+            "path": e.attention_dir / f"{name0}.npz", "class_names": data.class_names},
+            paths=("path",))]),
+        # --- wsss.engine: checks ------------------------------------------------------------
+        "class_frequencies": one("class_frequencies", dataset=data),
+        "base_rate_loss": one("base_rate_loss", frequencies=np.array([0.5, 0.25])),
+        "classifier_check": one("classifier_check", name="SeeNet", final_loss=0.3,
+                                frequencies=np.array([0.5, 0.25]), ratio=0.8),
+        "segmentation_check": one("segmentation_check", name="DeepLab", scores=scores,
+                                  floor=0.05),
+        "run_pipeline": Entry([Stage("run_pipeline", {
+            "config": pipeline, "run_dir": _fresh_dir("pipeline_"), "resume": False,
+            "progress": False, "log": _quiet}, paths=("run_dir",), fixed=("log",))],
+            nan_fields=("iou", "precision", "recall"), max_cases=8),
+    }
+
+
+def _quiet(message: str) -> None:
+    """A ``log`` callback that prints nothing."""
+
+
+def _cam_config():
+    from wsss.engine import ModelConfig
+
+    return ModelConfig("cam_classifier", backbone="resnet_tiny")
+
+
+#: The CRF child process (this file run as a script) needs only the CRF entries: it skips
+#: building the engine fixtures.
+REGISTRY = {**_registry(), **(_registry_more() if __name__ != "__main__" else {})}
 
 
 # ------------------------------------------------------------------------------------------
@@ -539,6 +863,8 @@ _SCALARS: list[tuple[str, object]] = [
 
 def bad_values(valid: object) -> list[tuple[str, object]]:
     """Bad forms of one valid argument value, each with a label."""
+    if isinstance(valid, Fresh):
+        valid = valid.make()
     out = list(_SCALARS)
     if isinstance(valid, (np.ndarray, torch.Tensor)):
         t = torch.as_tensor(valid)
@@ -572,7 +898,7 @@ def bad_values(valid: object) -> list[tuple[str, object]]:
         # no bare relative name: a writer given "x" would write into the working directory
         out = [(label, value) for label, value in out if label != "str"]
         out += [("text path", str(ROOT / "missing" / "x")),
-                ("missing file", ROOT / "missing" / valid.name), ("folder", ROOT),
+                ("missing file", ROOT / "missing" / valid.name), ("folder", FOLDER),
                 ("empty name", ""), ("bytes path", bytes(valid))]
     elif isinstance(valid, nn.Module):
         out += [("other module", nn.Identity()), ("module class", type(valid))]
@@ -620,7 +946,8 @@ def run(name: str, case: tuple[int, str, str] | None) -> Any:
     entry = REGISTRY[name]
     result: Any = None
     for i, stage in enumerate(entry.stages):
-        kwargs = copy.deepcopy(stage.kwargs)
+        kwargs = {k: v.make() if isinstance(v, Fresh) else v
+                  for k, v in copy.deepcopy(stage.kwargs).items()}
         if case is not None and case[0] == i:
             kwargs[case[1]] = dict(bad_values(stage.kwargs[case[1]]))[case[2]]
         if i == 0:
@@ -632,8 +959,14 @@ def run(name: str, case: tuple[int, str, str] | None) -> Any:
     return result
 
 
-def _non_finite(x: Any, depth: int = 0) -> str | None:
-    """Where ``x`` holds a NaN or an infinity (a float array, tensor, record or module)."""
+def non_finite(name: str, result: Any) -> str | None:
+    """Where the result of entry ``name`` holds a NaN or infinity that its docs do not allow."""
+    return _non_finite(result, skip=REGISTRY[name].nan_fields)
+
+
+def _non_finite(x: Any, depth: int = 0, skip: tuple[str, ...] = ()) -> str | None:
+    """Where ``x`` holds a NaN or an infinity (a float array, tensor, record or module);
+    record fields named in ``skip`` may hold NaN (not infinity)."""
     if depth > 4:
         return None
     if isinstance(x, torch.Tensor):
@@ -654,7 +987,10 @@ def _non_finite(x: Any, depth: int = 0) -> str | None:
         return None
     if dataclasses.is_dataclass(x) and not isinstance(x, type):
         for f in dataclasses.fields(x):
-            where = _non_finite(getattr(x, f.name), depth + 1)
+            value = getattr(x, f.name)
+            if f.name in skip and isinstance(value, np.ndarray) and not np.isinf(value).any():
+                continue
+            where = _non_finite(value, depth + 1, skip)
             if where:
                 return f"{f.name}: {where}"
         return None
@@ -665,7 +1001,7 @@ def _non_finite(x: Any, depth: int = 0) -> str | None:
     else:
         return None
     for item in list(items)[:64]:
-        where = _non_finite(item, depth + 1)
+        where = _non_finite(item, depth + 1, skip)
         if where:
             return where
     return None
@@ -711,7 +1047,7 @@ def check_case(name: str, case: tuple[int, str, str]) -> str | None:
         return None
     except Exception as error:
         return f"{type(error).__name__}: {str(error)[:300]!r}"
-    where = _non_finite(result)
+    where = non_finite(name, result)
     if where and arg in stage.propagates and case[2] in ("nan value", "inf value",
                                                           "huge values"):
         return None

@@ -15,6 +15,7 @@ a silent NaN) is a bug.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -44,8 +45,17 @@ from wsss.metrics import ConfusionMatrix, mean_iou
 sys.path.insert(0, str(Path(__file__).parent))
 import _fuzz
 
-#: Cases per public name in CI (all of them when fewer); WSSS_FUZZ_CASES for more.
+#: Cases per public name in CI (all of them when fewer, and at most an entry's ``max_cases``
+#: for the expensive calls); WSSS_FUZZ_CASES for more (it lifts ``max_cases`` too).
 CASES = int(os.environ.get("WSSS_FUZZ_CASES", "40"))
+DEEP = "WSSS_FUZZ_CASES" in os.environ
+
+
+def _needs(name):
+    """Skip an entry whose optional package is not installed."""
+    requires = _fuzz.REGISTRY[name].requires
+    if requires and importlib.util.find_spec(requires) is None:
+        pytest.skip(f"{name} needs {requires}")
 
 
 def test_every_public_name_has_a_valid_call_or_a_documented_skip():
@@ -70,7 +80,8 @@ IN_PROCESS = sorted(
 @pytest.mark.parametrize("name", sorted(_fuzz.KNOWN_GAPS))
 def test_known_gaps_are_still_gaps(name):
     """Names listed as known gaps must still fail a case: once fixed, move them to the fuzz."""
-    assert _fuzz._non_finite(_fuzz.run(name, None)) is None  # the registered call is valid
+    _needs(name)
+    assert _fuzz.non_finite(name, _fuzz.run(name, None)) is None  # the registered call is valid
     problems = [c for c in _fuzz.cases(name) if _fuzz.check_case(name, c)]
     assert problems, f"{name} passes every case now: remove it from _fuzz.KNOWN_GAPS"
 
@@ -81,16 +92,20 @@ def test_hanging_entries_are_registered_names():
 
 @pytest.mark.parametrize("name", IN_PROCESS)
 def test_registered_call_is_valid(name):
-    assert _fuzz._non_finite(_fuzz.run(name, None)) is None
+    _needs(name)
+    assert _fuzz.non_finite(name, _fuzz.run(name, None)) is None
 
 
 @pytest.mark.parametrize("name", IN_PROCESS)
 def test_bad_arguments_are_refused_by_name(name):
+    _needs(name)
     all_cases = _fuzz.cases(name)
     if not all_cases:  # takes no arguments: test_registered_call_is_valid covers it
         return
+    bound = _fuzz.REGISTRY[name].max_cases
+    examples = min(len(all_cases), CASES if DEEP or bound is None else min(CASES, bound))
 
-    @settings(max_examples=min(len(all_cases), CASES), deadline=None, database=None,
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=list(HealthCheck))
     @given(case=st.sampled_from(all_cases))
     def check(case):

@@ -51,6 +51,7 @@ from typing import Any
 
 import numpy as np
 
+from wsss._validation import MAX_SIDE, check_int, check_path
 from wsss.data.images import (
     IGNORE_INDEX,
     CorruptFileError,
@@ -144,6 +145,8 @@ def decode_segmentation(segmentation: Any, height: int, width: int) -> np.ndarra
     array([[0, 1, 0],
            [1, 1, 0]])
     """
+    height = check_int("height", height, minimum=1, maximum=MAX_SIDE)
+    width = check_int("width", width, minimum=1, maximum=MAX_SIDE)
     mask_api = _pycocotools_mask()
     if isinstance(segmentation, list):
         polygons = [p for p in segmentation if isinstance(p, list)]
@@ -210,6 +213,12 @@ def render_coco_mask(annotations: Sequence[COCOAnnotation], height: int, width: 
     array([[1, 2, 1, 1, 0],
            [1, 1, 1, 1, 0]], dtype=uint8)
     """
+    height = check_int("height", height, minimum=1, maximum=MAX_SIDE)
+    width = check_int("width", width, minimum=1, maximum=MAX_SIDE)
+    if isinstance(annotations, (str, bytes)) or not isinstance(annotations, Sequence) or not all(
+        isinstance(a, COCOAnnotation) for a in annotations
+    ):
+        raise TypeError("annotations: expected a sequence of COCOAnnotation")
     label = np.zeros((height, width), dtype=np.uint8)
     instances = []
     for position, annotation in enumerate(annotations):
@@ -300,7 +309,12 @@ class COCOSegmentation:
             "mask_dir": mask_dir,
             "saliency_dir": saliency_dir,
         }
-        if split not in COCO_SPLITS:
+        root = check_path("root", root)
+        for name, value in (("annotations", annotations), ("image_dir", image_dir),
+                            ("mask_dir", mask_dir), ("saliency_dir", saliency_dir)):
+            if value is not None:
+                check_path(name, value)
+        if not isinstance(split, str) or split not in COCO_SPLITS:
             raise ValueError(f"split: expected one of {COCO_SPLITS}, got {split!r}")
         if not isinstance(masks, bool):
             raise TypeError(f"masks: expected a bool, got {type(masks).__name__}")

@@ -48,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from wsss._validation import check_path
 from wsss.data.images import check_label_values, check_stem, read_image, read_label, stem_path
 from wsss.data.labelfile import LabelEntry, read_class_list, read_labels_file
 from wsss.data.saliency import SaliencyFolder
@@ -153,7 +154,14 @@ class FolderDataset:
             "mask_dir": mask_dir,
             "saliency_dir": saliency_dir,
         }
-        self.root = Path(root)
+        self.root = check_path("root", root)
+        for name, value in (("labels", labels), ("split", split), ("image_dir", image_dir),
+                            ("mask_dir", mask_dir), ("saliency_dir", saliency_dir)):
+            if value is not None:
+                check_path(name, value)
+        if classes is not None and (isinstance(classes, (str, os.PathLike)) or not isinstance(
+                classes, Sequence)):
+            check_path("classes", classes)
         if not self.root.is_dir():
             raise FileNotFoundError(f"{self.root}: dataset folder not found")
         self.labels_path = self._find_labels(labels)

@@ -34,6 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from wsss._validation import check_path
 from wsss.data.images import CorruptFileError, check_stem
 
 __all__ = ["LabelEntry", "read_class_list", "read_labels_file"]
@@ -110,7 +111,7 @@ def read_class_list(path: PathLike) -> tuple[str, ...]:
     >>> read_class_list(p)
     ('cat', 'dog', 'bird')
     """
-    path = Path(path)
+    path = check_path("path", path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: class list not found")
     names: dict[str, int] = {}
@@ -255,7 +256,13 @@ def read_labels_file(
     >>> [(e.name, e.classes, e.line) for e in read_labels_file(p)]
     [('cat_001', ('cat',), 2), ('street', ('car', 'person'), 3), ('lot', (), 4)]
     """
-    path = Path(path)
+    path = check_path("path", path)
+    if class_names is not None and (
+        isinstance(class_names, str)
+        or not isinstance(class_names, Sequence)
+        or not all(isinstance(name, str) for name in class_names)
+    ):
+        raise TypeError("class_names: expected a sequence of str (or None)")
     if not path.is_file():
         raise FileNotFoundError(f"{path}: labels file not found")
     suffix = path.suffix.lower()

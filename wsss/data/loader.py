@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from wsss._validation import check_int
+from wsss._validation import check_int, check_real
 from wsss.data.sample import Sample
 from wsss.data.transforms import Normalizer, Transform, to_tensor
 
@@ -262,6 +262,10 @@ def pad_collate(
     >>> out["image"][0, 0].tolist(), out["label"][1].tolist(), out["size"].tolist()
     ([[1.0, 1.0], [0.0, 0.0]], [[1, 255], [1, 255]], [[1, 2], [2, 1]])
     """
+    limit = float(torch.finfo(torch.float32).max)  # a fill a float32 image can hold
+    image_fill = check_real("image_fill", image_fill, minimum=-limit, maximum=limit)
+    label_fill = check_int("label_fill", label_fill, minimum=0, maximum=255)
+    saliency_fill = check_real("saliency_fill", saliency_fill, minimum=0.0, maximum=1.0)
     items = _check_batch(batch)
     sizes = [_size(item) for item in items]
     height = max(h for h, _ in sizes)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
+from wsss._validation import check_path
 from wsss.data.images import read_label, stem_path
 from wsss.data.protocol import check_dataset, describe_dataset
 from wsss.data.sample import Sample
@@ -41,6 +41,7 @@ class WithLabels(Sequence[Sample]):
     Examples
     --------
     >>> import tempfile
+    >>> from pathlib import Path
     >>> from wsss.data.images import write_label
     >>> from wsss.data.synthetic import SyntheticVOC
     >>> d = Path(tempfile.mkdtemp())
@@ -57,7 +58,7 @@ class WithLabels(Sequence[Sample]):
     def __init__(self, dataset: Sequence[Sample], label_dir: str | os.PathLike) -> None:
         check_dataset(dataset)
         self.dataset = dataset
-        self.label_dir = Path(label_dir)
+        self.label_dir = check_path("label_dir", label_dir)
         if not self.label_dir.is_dir():
             raise FileNotFoundError(f"{self.label_dir}: label folder not found")
         self.class_names: tuple[str, ...] = tuple(dataset.class_names)  # type: ignore[attr-defined]

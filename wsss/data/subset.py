@@ -129,6 +129,8 @@ class DatasetSubset(Sequence[Sample]):
 
     def __init__(self, dataset: Sequence[Sample], indices: Sequence[int]) -> None:
         check_dataset(dataset)
+        if isinstance(indices, (str, bytes)) or not isinstance(indices, (Sequence, np.ndarray)):
+            raise TypeError(f"indices: expected a sequence of ints, got {type(indices).__name__}")
         checked = []
         for position, index in enumerate(indices):
             if isinstance(index, bool) or not isinstance(index, (int, np.integer)):

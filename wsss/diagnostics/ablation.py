@@ -14,6 +14,7 @@ from ..cam import CAMExtractor
 from ..data.sample import Sample
 from ..data.transforms import Normalizer, to_tensor
 from ..engine import class_names
+from ..engine._arguments import check_stage_args
 from ..masks import ternary_mask
 from ..metrics import CAMThresholdCurve, ThresholdCurve
 from ..models import SeeNet
@@ -147,6 +148,7 @@ def erasing_ablation(
     """
     if not isinstance(model, SeeNet):
         raise TypeError(f"model: expected a SeeNet, got {type(model).__name__}")
+    check_stage_args(normalizer=normalizer, progress=progress)
     scenes = require_scenes(dataset)
     if isinstance(part_cover, bool) or not isinstance(part_cover, (int, float)) or not (
         0.0 < part_cover <= 1.0

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from .._validation import check_path
 from ..data.sample import Sample
 from ..engine import class_names, load_attention, stored_attention
 from .counters import AttentionProfile, AttentionProfileCounter, TernaryZoneCounter, ZoneShares
@@ -88,6 +89,7 @@ def attention_profiles(
     """
     scenes = require_scenes(dataset)
     names = class_names(dataset)
+    _check_sources(sources)
     counters = {name: AttentionProfileCounter(radius) for name in sources}
     for i in range(len(scenes)):
         scene = scenes.scene(i)
@@ -102,3 +104,15 @@ def attention_profiles(
             maps = stored.fused if branch is None else stored.branches[branch]
             counters[name].update(maps, stored.classes, sample.label, scene.parts > 0)
     return {name: counter.compute() for name, counter in counters.items()}
+
+
+def _check_sources(sources: object) -> None:
+    """``sources`` must map names to ``(attention_dir, branch)`` pairs."""
+    if not isinstance(sources, Mapping) or not sources:
+        raise TypeError("sources: expected a non-empty mapping {name: (attention_dir, branch)}")
+    for name, value in sources.items():
+        if not (isinstance(value, (tuple, list)) and len(value) == 2):
+            raise TypeError(f"sources: {name!r} must map to a pair (attention_dir, branch)")
+        check_path(f"sources[{name!r}]", value[0])
+        if value[1] is not None and not isinstance(value[1], str):
+            raise TypeError(f"sources: the branch of {name!r} must be a str or None")

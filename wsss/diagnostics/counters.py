@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import ndimage
 
-from .._validation import check_thresholds
+from .._validation import MAX_SIDE, check_int, check_thresholds
 from ..metrics import ArrayLike, _attention_inputs, _to_numpy
 
 __all__ = [
@@ -106,7 +106,7 @@ class TernaryZoneCounter:
     ) -> None:
         check_thresholds(delta_h, delta_l)
         self.delta_h, self.delta_l = float(delta_h), float(delta_l)
-        self.ignore_index = int(ignore_index)
+        self.ignore_index = check_int("ignore_index", ignore_index)
         self._counts = np.zeros((2, 3), dtype=np.int64)
 
     def update(self, attention: ArrayLike, classes: ArrayLike, target: ArrayLike) -> None:
@@ -205,10 +205,8 @@ class AttentionProfileCounter:
     """
 
     def __init__(self, radius: int = 8, ignore_index: int = 255) -> None:
-        if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
-            raise ValueError(f"radius: expected an int >= 1, got {radius!r}")
-        self.radius = radius
-        self.ignore_index = int(ignore_index)
+        self.radius = check_int("radius", radius, minimum=1, maximum=MAX_SIDE)
+        self.ignore_index = check_int("ignore_index", ignore_index)
         self._sums = np.zeros(len(PROFILE_REGIONS), dtype=np.float64)
         self._counts = np.zeros(len(PROFILE_REGIONS), dtype=np.int64)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +11,8 @@ from torch import nn
 
 from ..data.sample import Sample
 from ..data.transforms import Normalizer
+from ..engine._arguments import check_stage_args
+from ..models import SeeNet
 from .ablation import ERASING_ZONES, AttentionScore, erasing_ablation
 from .attention import attention_profiles, attention_zones
 from .counters import PROFILE_REGIONS, ZONES, AttentionProfile, ZoneShares
@@ -151,6 +153,12 @@ def pipeline_diagnostics(
     >>> found.zones.counts.shape, list(found.profiles), "### Where SeeNet erases" in text
     ((2, 3), ['SeeNet S_A'], True)
     """
+    check_stage_args(seenet=seenet, normalizer=normalizer, progress=progress)
+    if not isinstance(seenet, SeeNet):
+        raise TypeError(f"seenet: expected a SeeNet, got {type(seenet).__name__}")
+    if not isinstance(attention, Mapping) or "SeeNet S_A" not in attention:
+        raise ValueError("attention: expected a mapping {name: (attention_dir, branch)} with "
+                         "'SeeNet S_A' among its names")
     directory, branch = attention["SeeNet S_A"]
     zones = attention_zones(dataset, directory, branch)
     if not isinstance(dataset, SceneDataset):

@@ -11,8 +11,10 @@ from scipy import ndimage
 from torch import nn
 from tqdm.auto import tqdm
 
+from .._validation import MAX_SIDE, check_int, check_reals
 from ..data.sample import Sample
 from ..data.transforms import Normalizer, to_tensor
+from ..engine._arguments import check_stage_args
 from .scenes import require_scenes
 
 __all__ = ["PART_REACH_BINS", "PartReach", "part_reach"]
@@ -121,7 +123,14 @@ def part_reach(
     >>> reach.body.shape, reach.part.shape
     ((2, 6), (2,))
     """
+    check_stage_args(model=model, normalizer=normalizer, progress=progress)
     scenes = require_scenes(dataset)
+    if isinstance(hidden, (str, bytes)) or not (hasattr(hidden, "__len__")
+                                                and hasattr(hidden, "__getitem__")):
+        raise TypeError(f"hidden: expected a sequence of samples, got {type(hidden).__name__}")
+    if branch is not None and not isinstance(branch, str):
+        raise TypeError(f"branch: expected a str or None, got {type(branch).__name__}")
+    check_reals("bins", bins, minimum=0.0)
     if len(hidden) != len(scenes):
         raise ValueError(f"hidden: expected {len(scenes)} images like dataset, got {len(hidden)}")
     edges = np.asarray(bins, dtype=np.float64)
@@ -129,6 +138,7 @@ def part_reach(
         raise ValueError(f"bins: expected increasing edges starting at 0, got {tuple(bins)}")
     if isinstance(radius, bool) or not isinstance(radius, int) or radius < 1:
         raise ValueError(f"radius: expected an int >= 1, got {radius!r}")
+    check_int("radius", radius, maximum=MAX_SIDE)
     nbins = edges.size
     sums = np.zeros((2, 2, nbins))  # (row, body / background, bin)
     counts = np.zeros((2, nbins), dtype=np.int64)

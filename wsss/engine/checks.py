@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from .._validation import check_real
 from ..data.sample import Sample
 from ..metrics import SegmentationScores
 
@@ -36,9 +37,13 @@ def class_frequencies(dataset: Iterable[Sample]) -> np.ndarray:
     >>> class_frequencies(data).tolist()
     [1.0, 0.5]
     """
+    if isinstance(dataset, (str, bytes)) or not isinstance(dataset, Iterable):
+        raise TypeError(f"dataset: expected a dataset of samples, got {type(dataset).__name__}")
     total: np.ndarray | None = None
     count = 0
     for sample in dataset:
+        if not isinstance(sample, Sample):
+            raise TypeError(f"dataset: expected samples, got a {type(sample).__name__}")
         present = (np.asarray(sample.classes) > 0).astype(np.float64)
         total = present if total is None else total + present
         count += 1
@@ -63,7 +68,13 @@ def base_rate_loss(frequencies: Sequence[float] | np.ndarray) -> float:
     >>> base_rate_loss([0.0, 1.0])
     0.0
     """
-    p = np.asarray(frequencies, np.float64)
+    if isinstance(frequencies, (str, bytes)) or not isinstance(frequencies, (Sequence, np.ndarray)):
+        raise TypeError(f"frequencies: expected a sequence of shares, got "
+                        f"{type(frequencies).__name__}")
+    try:
+        p = np.asarray(frequencies, np.float64)
+    except (TypeError, ValueError):
+        raise TypeError("frequencies: expected numbers (shares in [0, 1])") from None
     if p.ndim != 1 or p.size == 0 or not np.all((p >= 0) & (p <= 1)):
         raise ValueError(f"frequencies: expected shares in [0, 1], got {p.tolist()}")
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -88,6 +99,9 @@ def classifier_check(
     >>> classifier_check("seenet", 0.2, [0.5, 0.5]) is None
     True
     """
+    if isinstance(final_loss, bool) or not isinstance(final_loss, (int, float, np.number)):
+        raise TypeError(f"final_loss: expected a number, got {type(final_loss).__name__}")
+    ratio = check_real("ratio", ratio, minimum=0.0)
     if not math.isfinite(final_loss):
         return f"{name} did not learn the image labels: its final loss is {final_loss}"
     base = base_rate_loss(frequencies)
@@ -110,6 +124,9 @@ def segmentation_check(name: str, scores: SegmentationScores, *, floor: float = 
     >>> segmentation_check("DeepLab", cm.compute())
     ['DeepLab did not learn class dog (IoU 0.0%)']
     """
+    if not isinstance(scores, SegmentationScores):
+        raise TypeError(f"scores: expected SegmentationScores, got {type(scores).__name__}")
+    floor = check_real("floor", floor, minimum=0.0, maximum=1.0)
     return [f"{name} did not learn class {cls} (IoU {iou:.1%})"
             for cls, iou, recall in zip(scores.class_names, scores.iou, scores.recall)
             if not math.isnan(recall) and iou < floor]

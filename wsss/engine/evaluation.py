@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from tqdm.auto import tqdm
 
+from .._validation import check_bool, check_images, check_path, check_reals
 from ..cam import evaluating
 from ..data.images import read_label, write_label
 from ..data.sample import Sample, sample_names
@@ -42,6 +43,11 @@ def predict_segmentation(
     >>> p.shape, bool(torch.allclose(p.sum(1), torch.ones(2, 8, 6)))
     (torch.Size([2, 4, 8, 6]), True)
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    check_images("images", images, model, channels=None, finite=True)
+    scales = check_reals("scales", scales, minimum=0.0, exclusive_minimum=True)
+    flip = check_bool("flip", flip)
     height, width = images.shape[-2:]
     total: Tensor | None = None
     count = 0
@@ -213,7 +219,7 @@ def evaluate_label_dir(
     >>> quality.ignored, quality.scores.miou  # scored on the 3 kept pixels: IoU 1/2 and 1/2
     (0.25, 0.5)
     """
-    label_dir = Path(label_dir)
+    label_dir = check_path("label_dir", label_dir)
     named = _class_names(dataset, class_names)
     matrix = ConfusionMatrix(num_classes=len(named) + 1, class_names=("background", *named))
     ignored = total = 0

@@ -16,7 +16,7 @@ Attention files are ``<name>.npz`` with ``classes`` (the image's class indices, 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from .._validation import check_path, to_numpy
 from ..cam import CAMExtractor
 from ..data.images import write_label
 from ..data.sample import Sample, sample_names
@@ -140,8 +141,22 @@ def save_attention(
     array([[0.5, 0.5],
            [0.5, 0.5]], dtype=float32)
     """
+    path = check_path("path", path)
+    if isinstance(class_names, str) or not isinstance(class_names, Sequence) or not all(
+        isinstance(n, str) for n in class_names
+    ):
+        raise TypeError("class_names: expected a sequence of str")
     names = tuple(class_names)
-    classes = np.asarray(classes)
+    fused = _check_maps("fused", fused)
+    if not isinstance(branches, Mapping):
+        raise TypeError(f"branches: expected a dict of name -> maps, got {type(branches).__name__}")
+    branches = {str(k): _check_maps(f"branches[{k!r}]", v) for k, v in branches.items()}
+    if any(maps.shape != fused.shape for maps in branches.values()):
+        raise ValueError(f"branches: every branch must have the fused maps' shape {fused.shape}")
+    classes = to_numpy("classes", classes)
+    if classes.dtype.kind not in "biuf" or (classes.dtype.kind == "f" and not np.isfinite(
+            classes).all()):
+        raise ValueError("classes: expected finite multi-hot numbers")
     if classes.shape != (len(names),) or fused.shape[0] != len(names):
         raise ValueError(f"class_names: {len(names)} names for classes of shape "
                          f"{classes.shape} and maps of shape {fused.shape}")
@@ -194,7 +209,12 @@ def load_attention(
     >>> float(stored.fused[3].max()), float(stored.fused[4].max())  # class 4 is not stored
     (0.5, 0.0)
     """
-    path = Path(path)
+    path = check_path("path", path)
+    if class_names is not None and (
+        isinstance(class_names, str) or not isinstance(class_names, Sequence)
+        or not all(isinstance(n, str) for n in class_names)
+    ):
+        raise TypeError("class_names: expected a sequence of str (or None)")
     if not path.is_file():
         raise FileNotFoundError(f"attention file not found: {path}")
     try:
@@ -524,3 +544,19 @@ def generate_pseudo_labels(
         write_label(out_dir / f"{sample.name}.png", label)
         written.append(sample.name)
     return StageReport(tuple(written), skipped, tuple(failed), tuple(no_class))
+
+
+def _check_maps(name: str, maps: object) -> np.ndarray:
+    """Attention maps to store: a finite float array ``(C, H, W)`` with values float16 holds."""
+    array = to_numpy(name, maps)
+    if array.ndim != 3:
+        raise ValueError(f"{name}: expected maps of shape (C, H, W), got {array.shape}")
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name}: expected floating-point maps, got dtype {array.dtype}")
+    if not np.isfinite(array).all() or (array.size and np.abs(array).max() > _FLOAT16_MAX):
+        raise ValueError(f"{name}: values must be finite and within float16's range")
+    return array
+
+
+#: The largest value a float16 file holds (attention is stored as float16).
+_FLOAT16_MAX = float(np.finfo(np.float16).max)

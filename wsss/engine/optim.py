@@ -30,6 +30,8 @@ from torch import nn
 from torch.optim import SGD
 from torch.optim.lr_scheduler import LambdaLR
 
+from .._validation import check_int, check_real, check_reals
+
 __all__ = [
     "PARAMETER_ROLES",
     "LRMultipliers",
@@ -107,7 +109,17 @@ def check_parameter_groups(
     >>> sorted(check_parameter_groups(net, {"backbone": [net.weight], "classifier": [net.bias]}))
     ['backbone', 'classifier']
     """
-    unknown = sorted(set(groups) - set(PARAMETER_ROLES))
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model: expected an nn.Module, got {type(model).__name__}")
+    if not isinstance(groups, dict):
+        raise TypeError(f"groups: expected a dict of role -> parameters, got "
+                        f"{type(groups).__name__}")
+    for role, params in groups.items():
+        if not isinstance(params, (list, tuple)) or not all(
+            isinstance(p, torch.Tensor) for p in params
+        ):
+            raise TypeError(f"groups: role {role!r} must hold a list of parameters")
+    unknown = sorted(set(map(str, groups)) - set(PARAMETER_ROLES))
     if unknown:
         raise ValueError(f"groups: unknown role(s) {unknown}; valid: {PARAMETER_ROLES}")
     names = {id(p): name for name, p in model.named_parameters()}
@@ -165,8 +177,10 @@ def role_param_groups(
     [('backbone.weight', 0.001, 0.0001), ('new.weight', 0.01, 0.0001), ('new.bias', 0.02, 0.0),
      ('classifier.weight', 0.01, 0.0001), ('classifier.bias', 0.02, 0.0)]
     """
-    if not callable(getattr(model, "parameter_groups", None)):
+    if not isinstance(model, nn.Module) or not callable(getattr(model, "parameter_groups", None)):
         raise TypeError(f"model: {type(model).__name__} has no parameter_groups() method")
+    lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+    weight_decay = check_real("weight_decay", weight_decay, minimum=0.0)
     multipliers = LRMultipliers() if multipliers is None else multipliers
     if not isinstance(multipliers, LRMultipliers):
         raise TypeError(f"multipliers: expected LRMultipliers, got {type(multipliers).__name__}")
@@ -227,15 +241,9 @@ def build_sgd(
     [('backbone.weight', 0.001, 0.0005, 0.9), ('backbone.bias', 0.002, 0.0, 0.9),
      ('classifier.weight', 0.01, 0.0005, 0.9), ('classifier.bias', 0.02, 0.0, 0.9)]
     """
-    for arg, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise TypeError(f"{arg}: expected a float, got {type(value).__name__}")
-        if not (math.isfinite(value) and value >= 0):
-            raise ValueError(f"{arg}: expected a finite number >= 0, got {value}")
-    if lr <= 0:
-        raise ValueError(f"lr: expected a number > 0, got {lr}")
-    if momentum >= 1:
-        raise ValueError(f"momentum: expected a number in [0, 1), got {momentum}")
+    lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+    momentum = check_real("momentum", momentum, minimum=0.0, maximum=1.0, exclusive_maximum=True)
+    weight_decay = check_real("weight_decay", weight_decay, minimum=0.0)
     param_groups = role_param_groups(model, lr, weight_decay=weight_decay, multipliers=multipliers)
     return SGD(param_groups, lr=lr, momentum=momentum, weight_decay=weight_decay)
 
@@ -261,8 +269,11 @@ def build_adamw(
     >>> sorted({g["lr"] for g in opt.param_groups})
     [0.001]
     """
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr: expected a number > 0, got {lr}")
+    lr = check_real("lr", lr, minimum=0.0, exclusive_minimum=True)
+    weight_decay = check_real("weight_decay", weight_decay, minimum=0.0)
+    betas = check_reals("betas", betas, length=2, minimum=0.0, maximum=1.0)  # type: ignore[assignment]
+    if max(betas) >= 1:
+        raise ValueError(f"betas: each must be < 1, got {betas}")
     groups = role_param_groups(model, lr, weight_decay=weight_decay, multipliers=multipliers)
     return torch.optim.AdamW(groups, lr=lr, betas=betas, weight_decay=weight_decay)
 
@@ -294,6 +305,7 @@ class PolyDecay:
             raise ValueError(f"power: expected a finite number > 0, got {self.power}")
 
     def __call__(self, iteration: int) -> float:
+        iteration = check_int("iteration", iteration)
         progress = min(max(iteration, 0), self.max_iters) / self.max_iters
         return (1.0 - progress) ** self.power
 
@@ -317,4 +329,7 @@ def poly_lr_scheduler(
     >>> opt.param_groups[0]["lr"]
     0.05
     """
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer: expected a torch.optim.Optimizer, got "
+                        f"{type(optimizer).__name__}")
     return LambdaLR(optimizer, PolyDecay(max_iters, power))

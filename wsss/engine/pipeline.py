@@ -25,12 +25,14 @@ from typing import Any
 
 from torch import nn
 
+from .._validation import MAX_COUNT, check_bool, check_choice, check_int, check_path
 from ..data.protocol import describe_dataset
 from ..data.sample import Sample
 from ..metrics import SegmentationScores, ThresholdCurve
+from ._arguments import check_stage_args
 from .build import InMemory, class_names, load_dataset, load_trained
 from .checks import class_frequencies, classifier_check, segmentation_check
-from .config import DataConfig, ModelConfig, Recipe, recipe_for, with_changes
+from .config import WEIGHT_FORMATS, DataConfig, ModelConfig, Recipe, recipe_for, with_changes
 from .distributed import DistContext
 from .evaluation import LabelQuality
 from .labelling import PROXY_ROUTES
@@ -124,6 +126,28 @@ class PipelineConfig:
     skip_bad: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.data, DataConfig):
+            raise TypeError(f"data: expected a DataConfig, got {type(self.data).__name__}")
+        if self.recipe is not None and not isinstance(self.recipe, Recipe):
+            raise TypeError(f"recipe: expected a Recipe or None, got {type(self.recipe).__name__}")
+        for name in ("backbone", "weights"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, str):
+                raise TypeError(f"{name}: expected a str or None, got {type(value).__name__}")
+        check_choice("weights_format", self.weights_format, WEIGHT_FORMATS)
+        for name in ("batch_size", "micro_batch"):
+            if getattr(self, name) is not None:
+                check_int(name, getattr(self, name), minimum=1, maximum=MAX_COUNT)
+        if self.seed is not None:
+            check_int("seed", self.seed, minimum=0)
+        for name in ("baseline_deeplab", "crf", "diagnostics", "skip_bad"):
+            check_bool(name, getattr(self, name))
+        if not isinstance(self.iterations, Mapping):
+            raise TypeError(f"iterations: expected a mapping of stage -> int, got "
+                            f"{type(self.iterations).__name__}")
+        for key, value in self.iterations.items():
+            check_int(f"iterations[{key!r}]", value, minimum=1, maximum=MAX_COUNT)
+        check_int("figures", self.figures, maximum=MAX_COUNT)
         keys = ("pretrain", "classifier", "deeplab")
         unknown = sorted(set(self.iterations) - set(keys))
         if unknown:
@@ -348,8 +372,13 @@ def run_pipeline(
     >>> 0.0 <= result.attention["SeeNet S_A"].best_miou <= 1.0
     True
     """
+    if not isinstance(config, PipelineConfig):
+        raise TypeError(f"config: expected a PipelineConfig, got {type(config).__name__}")
+    check_stage_args(run_dir=run_dir, resume=resume, ctx=ctx, progress=progress)
+    if not callable(log):
+        raise TypeError(f"log: expected a callable taking a str, got {type(log).__name__}")
     ctx = ctx or DistContext()
-    root = Path(run_dir)
+    root = check_path("run_dir", run_dir)
     if root.exists() and any(root.iterdir()) and not resume:
         raise ValueError(f"run_dir: {root} exists and is not empty; resume the run there "
                          "or choose another folder")

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validation import check_path
 from ..io import atomic_write, previous_path
 
 try:
@@ -87,7 +88,7 @@ class RunDir:
     """
 
     def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+        self.path = check_path("path", path)
         self.path.mkdir(parents=True, exist_ok=True)
 
     @property
@@ -121,12 +122,12 @@ class RunDir:
         self.write_json("config.json", config)
 
     def write_json(self, name: str, data: Any) -> None:
-        with atomic_write(self.path / name, "w") as f:
+        with atomic_write(self.path / _file_name(name), "w") as f:
             json.dump(to_jsonable(data), f, indent=2, sort_keys=True)
             f.write("\n")
 
     def write_text(self, name: str, text: str) -> None:
-        with atomic_write(self.path / name, "w") as f:
+        with atomic_write(self.path / _file_name(name), "w") as f:
             f.write(text)
 
     def lock(self) -> RunLock:
@@ -374,3 +375,12 @@ class RunLock:
             host != socket.gethostname() or _pid_alive(pid)
         ):
             raise self._refuse(previous)
+
+
+def _file_name(name: object) -> str:
+    """A file name inside the run directory: a non-empty str without a folder part."""
+    if not isinstance(name, str):
+        raise TypeError(f"name: expected a file name (str), got {type(name).__name__}")
+    if not name or Path(name).name != name:
+        raise ValueError(f"name: expected a plain file name, got {name!r}")
+    return name

@@ -23,6 +23,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._validation import MAX_SIDE, check_int, check_path
 from ..cam import CAMExtractor
 from ..data.loader import AugmentedDataset
 from ..data.relabel import WithLabels
@@ -39,6 +40,7 @@ from ..data.transforms import (
 from ..io import save_checkpoint
 from ..metrics import CAMThresholdCurve, SegmentationScores, ThresholdCurve
 from ..threshold_labels import ThresholdRule
+from ._arguments import check_stage_args
 from .build import build_model, class_names
 from .config import ModelConfig
 from .distributed import DistContext
@@ -77,8 +79,11 @@ def train_transform(crop: int | None, normalizer: Normalizer) -> Transform:
     >>> len(train_transform(321, TORCHVISION).transforms)
     3
     """
+    if not isinstance(normalizer, Normalizer):
+        raise TypeError(f"normalizer: expected a Normalizer, got {type(normalizer).__name__}")
     if crop is None:
         return RandomHorizontalFlip()
+    check_int("crop", crop, minimum=1, maximum=MAX_SIDE)
     return Compose((RandomScale(0.7, 1.3), RandomHorizontalFlip(),
                     RandomCrop(crop, image_fill=normalizer.fill)))
 
@@ -138,6 +143,11 @@ def train_model(
     >>> result.iteration, result.completed, saved
     (2, True, ['checkpoint.pt', 'metrics.jsonl', 'model.pt'])
     """
+    check_stage_args(model_config=model_config, dataset=dataset, train_config=train_config,
+                     labels_from=labels_from, crop=crop, ctx=ctx, resume=resume,
+                     stop_after=stop_after, progress=progress)
+    if run is not None:
+        check_stage_args(run=run)
     if model_config.name not in _STEPS:
         raise ValueError(f"model_config.name: expected one of {sorted(_STEPS)}, "
                          f"got {model_config.name!r}")
@@ -209,6 +219,8 @@ def pretrain_backbone(
     >>> path.name, seenet.backbone.num_blocks
     ('backbone.pt', 4)
     """
+    check_stage_args(model_config=model_config, dataset=dataset, train_config=train_config,
+                     run=run, crop=crop, ctx=ctx, resume=resume, progress=progress)
     if model_config.name == "deeplab_largefov":
         raise ValueError("model_config.name: pretraining trains a classifier on image labels")
     path = run.path / "backbone.pt"
@@ -256,6 +268,8 @@ def make_attention(
     >>> len(report.written), stored.fused.shape, sorted(stored.branches)
     (2, (20, 48, 48), ['a', 'b'])
     """
+    check_stage_args(model=model, dataset=dataset, out_dir=out_dir, normalizer=normalizer,
+                     ctx=ctx, skip_bad=skip_bad, progress=progress)
     extractor = CAMExtractor(model, scales=scales, flip=flip)
     return generate_attention(extractor, dataset, out_dir, normalizer, ctx=ctx,
                               skip_bad=skip_bad, progress=progress)
@@ -300,6 +314,11 @@ def make_pseudo_labels(
     >>> len(report.written), label.shape, label.dtype
     (2, (48, 48), dtype('uint8'))
     """
+    check_stage_args(dataset=dataset, attention_dir=attention_dir, out_dir=out_dir, ctx=ctx,
+                     skip_bad=skip_bad, progress=progress)
+    if fusion_kwargs is not None and not isinstance(fusion_kwargs, dict):
+        raise TypeError(f"fusion_kwargs: expected a dict of fuse_saliency arguments or None, "
+                        f"got {type(fusion_kwargs).__name__}")
     return generate_pseudo_labels(
         dataset, attention_dir, out_dir, proxy=proxy, method=method, fusion_kwargs=fusion_kwargs,
         threshold=threshold, refine=make_refiner(refine), ctx=ctx, skip_bad=skip_bad,
@@ -336,7 +355,9 @@ def stored_attention(
     [(20, 48, 48), (20, 48, 48)]
     """
     names = class_names(dataset)
-    directory = Path(attention_dir)
+    directory = check_path("attention_dir", attention_dir)
+    if branch is not None and not isinstance(branch, str):
+        raise TypeError(f"branch: expected a str or None, got {type(branch).__name__}")
     for sample in dataset:
         if not np.any(sample.classes):
             continue  # no class, no attention file
@@ -445,6 +466,8 @@ def evaluate(
     >>> scores.iou.shape, scores.class_names[:2], 0.0 <= scores.miou <= 1.0
     ((21,), ('background', 'aeroplane'), True)
     """
+    check_stage_args(model=model, dataset=dataset, normalizer=normalizer, flip=flip, crf=crf,
+                     save_dir=save_dir, ctx=ctx, progress=progress)
     refine = None
     if crf:
         from ..crf import DEEPLAB_V1, dense_crf

@@ -40,6 +40,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
+from .._validation import MAX_COUNT, check_bool, check_int, check_real
 from ..data.loader import pad_collate
 from ..io import load_latest_checkpoint, save_checkpoint
 from .distributed import DistContext
@@ -48,6 +49,9 @@ from .resources import resolve_num_workers
 from .rundir import RunDir, to_jsonable
 
 __all__ = ["StepFn", "TrainConfig", "TrainResult", "train"]
+
+#: Largest batch a training may ask for.
+MAX_BATCH = 2**12
 
 #: ``step(model, batch) -> (loss, logs)``: the loss to backpropagate and floats to log.
 StepFn = Callable[[nn.Module, Mapping[str, Any]], tuple[Tensor, Mapping[str, float]]]
@@ -125,18 +129,27 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
+            check_int(name, value, maximum=MAX_COUNT if name != "batch_size" else MAX_BATCH)
+        check_int("seed", self.seed, minimum=0)
+        check_real("momentum", self.momentum, minimum=0.0, maximum=1.0, exclusive_maximum=True)
+        check_real("weight_decay", self.weight_decay, minimum=0.0)
+        check_real("power", self.power, minimum=0.0, exclusive_minimum=True)
+        check_bool("channels_last", self.channels_last)
+        if not isinstance(self.multipliers, LRMultipliers):
+            raise TypeError(f"multipliers: expected LRMultipliers, got "
+                            f"{type(self.multipliers).__name__}")
         if self.num_workers is not None:
             resolve_num_workers(self.num_workers, "cpu")  # raises on a bad value
         if self.micro_batch is not None and (
-            not isinstance(self.micro_batch, int) or self.micro_batch < 1
+            isinstance(self.micro_batch, bool) or not isinstance(self.micro_batch, int)
+            or self.micro_batch < 1
         ):
             raise ValueError(f"micro_batch: expected a positive int, got {self.micro_batch!r}")
         if self.optimizer not in ("sgd", "adamw"):
             raise ValueError(f"optimizer: expected 'sgd' or 'adamw', got {self.optimizer!r}")
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp: expected 'none', 'bf16' or 'fp16', got {self.amp!r}")
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ValueError(f"lr: expected a positive number, got {self.lr}")
+        check_real("lr", self.lr, minimum=0.0, exclusive_minimum=True)
 
     def accumulation(self, world_size: int) -> tuple[int, int]:
         """``(micro_batch, accumulation_steps)`` for ``world_size`` processes."""
@@ -327,6 +340,19 @@ def train(
     >>> result.iteration, result.completed, saved
     (2, True, ['checkpoint.pt', 'metrics.jsonl', 'model.pt'])
     """
+    from ._arguments import check_stage_args
+
+    check_stage_args(model=model, config=config, ctx=ctx, resume=resume, stop_after=stop_after,
+                     progress=progress)
+    if run is not None:
+        check_stage_args(run=run)
+    if not (hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")):
+        raise TypeError(f"dataset: expected a map-style dataset, got {type(dataset).__name__}")
+    if not callable(step):
+        raise TypeError(f"step: expected a callable (model, batch) -> (loss, logs), got "
+                        f"{type(step).__name__}")
+    if not isinstance(desc, str):
+        raise TypeError(f"desc: expected a str, got {type(desc).__name__}")
     ctx = ctx or DistContext()
     with run.lock() if run is not None and ctx.is_main else nullcontext():
         return _train(model, dataset, step, config, run, ctx, resume, stop_after, progress, desc)

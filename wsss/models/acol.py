@@ -33,7 +33,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor, check_labels
+from .._validation import (
+    MAX_CHANNELS,
+    backbone_input,
+    check_float_tensor,
+    check_images,
+    check_int,
+    check_labels,
+)
 from ..layers import SelfErasingHead, _branch, init_head_
 from ..masks import attention_map
 
@@ -117,8 +124,7 @@ class ACoLHead(nn.Module):
             ("num_classes", num_classes),
             ("hidden_channels", hidden_channels),
         ):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{arg}: expected a positive int, got {value!r}")
+            check_int(arg, value, minimum=1, maximum=MAX_CHANNELS)
         if isinstance(threshold, bool) or not isinstance(threshold, (int, float)):
             raise TypeError(f"threshold: expected a float, got {type(threshold).__name__}")
         if not 0.0 < threshold <= 1.0:
@@ -222,7 +228,9 @@ class ACoL(nn.Module):
 
     def forward(self, images: Tensor, labels: Tensor | None = None) -> ACoLOutput:
         """Run the backbone and both heads on images ``(N, 3, H, W)`` (see :class:`ACoLHead`)."""
-        check_float_tensor("images", images, 4, finite=False)
+        channels, min_size = backbone_input(self.backbone)
+        # the head refuses non-finite features (its zone needs finite maps): say so here
+        check_images("images", images, self, channels=channels, min_size=min_size, finite=True)
         return self.head(self.backbone(images), labels)
 
     def class_maps(self, images: Tensor, labels: Tensor | None = None) -> dict[str, Tensor]:

@@ -38,7 +38,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .._validation import check_float_tensor
+from .._validation import MAX_COUNT, MAX_SIDE, check_float_tensor, check_int
 
 __all__ = ["PAMR", "PAMR_DILATIONS", "pamr", "pamr_affinities"]
 
@@ -66,7 +66,7 @@ def _check_dilations(dilations: Sequence[int]) -> tuple[int, ...]:
         isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values
     ):
         raise ValueError(f"dilations: expected one or more positive ints, got {dilations!r}")
-    return values
+    return tuple(check_int("dilations", v, maximum=MAX_SIDE) for v in values)
 
 
 def _check_nonempty(name: str, x: Tensor, dims: str) -> None:
@@ -175,6 +175,7 @@ def pamr(
     check_float_tensor("image", image, 4)
     if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
         raise ValueError(f"iterations: expected a non-negative int, got {iterations!r}")
+    check_int("iterations", iterations, maximum=MAX_COUNT)
     _check_nonempty("masks", masks, "(N, C, h, w)")
     if image.shape[0] != masks.shape[0]:
         raise ValueError(
@@ -224,6 +225,7 @@ class PAMR(nn.Module):
         super().__init__()
         if isinstance(iterations, bool) or not isinstance(iterations, int) or iterations < 0:
             raise ValueError(f"iterations: expected a non-negative int, got {iterations!r}")
+        check_int("iterations", iterations, maximum=MAX_COUNT)
         self.iterations = iterations
         self.dilations = _check_dilations(dilations)
         self.eps = _check_eps(eps)
