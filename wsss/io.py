@@ -176,7 +176,7 @@ def previous_path(path: PathLike) -> Path:
     >>> previous_path("runs/a/checkpoint.pt").as_posix()
     'runs/a/checkpoint.prev.pt'
     """
-    path = Path(path)
+    path = check_path("path", path)
     return path.with_name(f"{path.stem}.prev{path.suffix}")
 
 
@@ -390,7 +390,7 @@ def load_latest_checkpoint(
     >>> state["step"], used.name, "checkpoint.pt: checksum mismatch" in str(caught[0].message)
     (1, 'checkpoint.prev.pt', True)
     """
-    path = Path(path)
+    path = check_path("path", path)
     prev = previous_path(path)
     try:
         return load_checkpoint(path, map_location), path

@@ -144,6 +144,7 @@ def class_names(dataset: object, argument: str = "dataset") -> tuple[str, ...]:
 
     Examples
     --------
+    >>> from wsss.data import SyntheticVOC
     >>> class_names(SyntheticVOC(1))[:3]
     ('aeroplane', 'bicycle', 'bird')
     >>> class_names([1, 2])
@@ -253,6 +254,7 @@ class InMemory(Sequence[Sample]):
 
     Examples
     --------
+    >>> from wsss.data import SyntheticVOC
     >>> data = InMemory(SyntheticVOC(2, image_size=48))
     >>> data[0] is data[0], len(data), data.class_names[0]
     (True, 2, 'aeroplane')

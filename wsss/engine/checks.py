@@ -14,18 +14,19 @@ nothing to do with the method. Two checks catch the common cases:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from .._validation import check_real
 from ..data.sample import Sample
+from ..data.subset import image_labels
 from ..metrics import SegmentationScores
 
 __all__ = ["base_rate_loss", "class_frequencies", "classifier_check", "segmentation_check"]
 
 
-def class_frequencies(dataset: Iterable[Sample]) -> np.ndarray:
+def class_frequencies(dataset: Sequence[Sample]) -> np.ndarray:
     """``float64`` ``(C,)``: the share of images that contain each class.
 
     Examples
@@ -37,19 +38,18 @@ def class_frequencies(dataset: Iterable[Sample]) -> np.ndarray:
     >>> class_frequencies(data).tolist()
     [1.0, 0.5]
     """
-    if isinstance(dataset, (str, bytes)) or not isinstance(dataset, Iterable):
+    if isinstance(dataset, (str, bytes)) or not hasattr(dataset, "__getitem__"):
         raise TypeError(f"dataset: expected a dataset of samples, got {type(dataset).__name__}")
-    total: np.ndarray | None = None
-    count = 0
-    for sample in dataset:
-        if not isinstance(sample, Sample):
-            raise TypeError(f"dataset: expected samples, got a {type(sample).__name__}")
-        present = (np.asarray(sample.classes) > 0).astype(np.float64)
-        total = present if total is None else total + present
-        count += 1
-    if total is None:
+    if hasattr(dataset, "class_names"):
+        labels = image_labels(dataset)  # a dataset's own labels, without decoding its images
+    else:
+        samples = [dataset[i] for i in range(len(dataset))]
+        if not all(isinstance(sample, Sample) for sample in samples):
+            raise TypeError("dataset: expected samples")
+        labels = np.array([np.asarray(sample.classes) for sample in samples])
+    if labels.shape[0] == 0:
         raise ValueError("dataset: expected at least one image")
-    return total / count
+    return (labels > 0).mean(axis=0, dtype=np.float64)
 
 
 def base_rate_loss(frequencies: Sequence[float] | np.ndarray) -> float:

@@ -46,9 +46,11 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from .._validation import MAX_COUNT, check_bool, check_int, check_real
 from ..data.erasing import DEFAULT_THRESHOLD, ErasedImages
 from ..data.protocol import describe_dataset
 from ..data.sample import Sample
+from ._arguments import check_stage_args
 from .build import InMemory, class_names, load_trained
 from .compare_results import CompareResult, MethodRun, summarise
 from .config import DataConfig, ModelConfig, Recipe, with_changes
@@ -154,21 +156,26 @@ class CompareConfig:
     figures: int = 4
 
     def __post_init__(self) -> None:
-        if not self.methods or len(set(self.methods)) != len(self.methods):
+        if not isinstance(self.data, DataConfig):
+            raise TypeError(f"data: expected a DataConfig, got {type(self.data).__name__}")
+        for name in ("methods", "seeds"):
+            value = getattr(self, name)
+            if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
+                raise TypeError(f"{name}: expected a tuple, got {type(value).__name__}")
+        if not self.methods or len(set(map(str, self.methods))) != len(self.methods):
             raise ValueError(f"methods: expected distinct names, got {self.methods!r}")
         for name in self.methods:
             if name not in METHODS:
                 raise ValueError(f"methods: unknown method {name!r}; expected one of "
                                  f"{tuple(METHODS)}")
-        if (not self.seeds or len(set(self.seeds)) != len(self.seeds)
-                or not all(isinstance(s, int) and not isinstance(s, bool) for s in self.seeds)):
+        seeds = [check_int("seeds", seed, minimum=0, maximum=MAX_COUNT) for seed in self.seeds]
+        if not seeds or len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds: expected distinct ints, got {self.seeds!r}")
-        for name, low in (("ae_steps", 1), ("figures", 0)):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < low:
-                raise ValueError(f"{name}: expected an int >= {low}, got {value!r}")
-        if not 0.0 <= self.ae_threshold < 1.0:
-            raise ValueError(f"ae_threshold: expected a value in [0, 1), got {self.ae_threshold}")
+        check_int("ae_steps", self.ae_steps, minimum=1, maximum=16)
+        check_int("figures", self.figures, minimum=0, maximum=MAX_COUNT)
+        check_real("ae_threshold", self.ae_threshold, minimum=0.0, maximum=1.0,
+                   exclusive_maximum=True)
+        check_bool("deeplab", self.deeplab)
         self.pipeline()  # checks iterations and the weights format
 
     def pipeline(self) -> PipelineConfig:
@@ -387,6 +394,11 @@ def compare_methods(
     (['ae', 'cam'], 2)
     """
     started = time.perf_counter()
+    if not isinstance(config, CompareConfig):
+        raise TypeError(f"config: expected a CompareConfig, got {type(config).__name__}")
+    check_stage_args(run_dir=run_dir, resume=resume, ctx=ctx, progress=progress)
+    if not callable(log):
+        raise TypeError(f"log: expected a callable, got {type(log).__name__}")
     ctx = ctx or DistContext()
     root = Path(run_dir)
     if root.exists() and any(root.iterdir()) and not resume:

@@ -332,6 +332,10 @@ def from_scratch(
     >>> from_scratch(DataConfig(dataset="voc", root="data"), "vgg16.pth") is None
     True
     """
+    if not isinstance(data, DataConfig):
+        raise TypeError(f"data: expected a DataConfig, got {type(data).__name__}")
+    if weights is not None and not isinstance(weights, (str, os.PathLike)):
+        raise TypeError(f"weights: expected a path or None, got {type(weights).__name__}")
     if data.synthetic or weights is not None:
         return None
     return (f"no {_flag(names, 'weights')}: every network trains from scratch (random initial "
