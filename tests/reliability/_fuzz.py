@@ -105,18 +105,7 @@ SKIP: dict[str, str] = {
 
 #: Entries whose bad-value cases are known to fail today, with why; the fuzz expects them to
 #: fail (strictly: a name that starts to pass must be removed from here).
-KNOWN_GAPS: dict[str, str] = {
-    "VOCSegmentation": "wsss.data.voc: root / split / sources are not checked (unhashable)",
-    **dict.fromkeys(
-        ("DataConfig", "ModelConfig", "NetSpec", "Recipe", "with_changes", "recipe_for"),
-        "wsss.engine.config: fields of wrong types (NaN strings, floats for configs) pass",
-    ),
-    **dict.fromkeys(
-        ("load_dataset", "InMemory", "build_model", "load_trained"),
-        "wsss.engine.build: config / dataset / labels_from are not checked (AttributeError)",
-    ),
-    "init_distributed": "wsss.engine.distributed: device is not checked (AttributeError)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 #: Entries whose bad values hang or exhaust memory (so they cannot even run as expected
 #: failures), with why; none today.
