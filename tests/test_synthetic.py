@@ -484,6 +484,12 @@ def test_render_preview_tiles_image_label_and_saliency() -> None:
         render_preview(data, 4)
     with pytest.raises(ValueError, match="n"):
         render_preview(data, 0)
+    with pytest.raises(ValueError, match="gap"):
+        render_preview(data, 2, gap=2**15 + 1)
+    with pytest.raises(TypeError, match="dataset"):
+        render_preview(None, 1)
+    with pytest.raises(TypeError, match="dataset: item 0"):
+        render_preview([np.zeros((4, 4, 3), np.uint8)], 1)
 
 
 # ------------------------------------------------------------------------------ bad input
@@ -495,6 +501,11 @@ def test_render_preview_tiles_image_label_and_saliency() -> None:
         ({"num_images": -1}, ValueError, "num_images"),
         ({"num_images": 2.5}, TypeError, "num_images"),
         ({"image_size": 16}, ValueError, "image_size"),
+        ({"image_size": 4097}, ValueError, "image_size"),
+        ({"image_size": 10**12}, ValueError, "image_size"),
+        ({"num_images": 2**20 + 1}, ValueError, "num_images"),
+        ({"clutter": 100.5}, ValueError, "clutter"),
+        ({"image_size": 40, "boundary_width": 41}, ValueError, "boundary_width"),
         ({"seed": -1}, ValueError, "seed"),
         ({"seed": 1.0}, TypeError, "seed"),
         ({"split": "test"}, ValueError, "split"),

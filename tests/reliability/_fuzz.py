@@ -105,26 +105,11 @@ SKIP: dict[str, str] = {
 
 #: Entries whose bad-value cases are known to fail today, with why; the fuzz expects them to
 #: fail (strictly: a name that starts to pass must be removed from here).
-KNOWN_GAPS: dict[str, str] = {
-    "VOCSegmentation": "wsss.data.voc: root / split / sources are not checked (unhashable)",
-    "render_preview": "wsss.data.synthetic: dataset is not checked; gap has no upper bound",
-    **dict.fromkeys(
-        ("DataConfig", "ModelConfig", "NetSpec", "Recipe", "with_changes", "recipe_for"),
-        "wsss.engine.config: fields of wrong types (NaN strings, floats for configs) pass",
-    ),
-    **dict.fromkeys(
-        ("load_dataset", "InMemory", "build_model", "load_trained"),
-        "wsss.engine.build: config / dataset / labels_from are not checked (AttributeError)",
-    ),
-    "init_distributed": "wsss.engine.distributed: device is not checked (AttributeError)",
-}
+KNOWN_GAPS: dict[str, str] = {}
 
 #: Entries whose bad values hang or exhaust memory (so they cannot even run as expected
-#: failures): SyntheticVOC(image_size=10**12) renders for ever (the generator needs the
-#: shared MAX_SIDE / MAX_COUNT bounds on image_size and num_images).
-HANGS: dict[str, str] = {
-    "SyntheticVOC": "wsss.data.synthetic: image_size / num_images have no upper bound",
-}
+#: failures), with why; none today.
+HANGS: dict[str, str] = {}
 
 
 # ------------------------------------------------------------------------------------------

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from wsss._validation import check_path
+from wsss._validation import check_choice, check_path
 from wsss.data.images import (
     CorruptFileError,
     check_label_values,
@@ -81,7 +81,7 @@ def find_voc_root(root: PathLike) -> Path:
     >>> find_voc_root(root) == find_voc_root(root / "VOCdevkit" / "VOC2012")
     True
     """
-    root = Path(root)
+    root = check_path("root", root)
     for candidate in (root / "VOCdevkit" / "VOC2012", root):
         if (candidate / "JPEGImages").is_dir() and (candidate / "ImageSets").is_dir():
             return candidate
@@ -108,7 +108,7 @@ def find_sbd_root(sbd_root: PathLike) -> Path:
     >>> find_sbd_root(sbd).name
     'dataset'
     """
-    sbd_root = Path(sbd_root)
+    sbd_root = check_path("sbd_root", sbd_root)
     for candidate in (sbd_root / "dataset", sbd_root):
         if (candidate / "cls").is_dir():
             return candidate
@@ -337,6 +337,17 @@ class VOCSegmentation:
         saliency_dir: PathLike | None = None,
         image_list: PathLike | None = None,
     ) -> None:
+        check_choice("split", split, SPLITS)
+        if not isinstance(label_source, (str, os.PathLike)):
+            raise TypeError(f"label_source: expected one of {LABEL_SOURCES} or a folder, got "
+                            f"{type(label_source).__name__}")
+        if not isinstance(class_source, (str, os.PathLike, Mapping)):
+            raise TypeError(f"class_source: expected one of {CLASS_SOURCES}, a path to "
+                            f"cls_labels.npy or a dict, got {type(class_source).__name__}")
+        if saliency_dir is not None:
+            check_path("saliency_dir", saliency_dir)
+        if image_list is not None:
+            check_path("image_list", image_list)
         self._arguments: dict[str, object] = {
             "root": root,
             "split": split,
@@ -358,8 +369,6 @@ class VOCSegmentation:
         if image_list is None:
             self._names = voc_split_names(self.voc_root, split, self.sbd_root)
         else:
-            if split not in SPLITS:
-                raise ValueError(f"split: expected one of {SPLITS}, got {split!r}")
             self._names = read_image_list(image_list)
         self.class_source, self._cls_labels = self._check_class_source(class_source)
         self.saliency = None if saliency_dir is None else SaliencyFolder(saliency_dir)

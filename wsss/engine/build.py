@@ -15,6 +15,8 @@ from typing import Any
 
 from torch import nn
 
+from .._validation import MAX_COUNT, check_bool, check_choice, check_int, check_path
+from ..data.protocol import check_dataset
 from ..data.relabel import WithLabels
 from ..data.sample import Sample, sample_names
 from ..data.synthetic import synthetic_dataset
@@ -87,8 +89,15 @@ def load_dataset(
     >>> len(train), sample.image.shape, sample.classes.shape, sample.label.dtype
     (3, (48, 48, 3), (20,), dtype('uint8'))
     """
-    if split not in ("train", "val"):
-        raise ValueError(f"split: expected 'train' or 'val', got {split!r}")
+    if not isinstance(data, DataConfig):
+        raise TypeError(f"data: expected a DataConfig, got {type(data).__name__}")
+    check_choice("split", split, ("train", "val"))
+    check_bool("masks", masks)
+    check_bool("saliency", saliency)
+    if labels_from is not None:
+        labels_from = check_path("labels_from", labels_from)
+        if not labels_from.is_dir():
+            raise FileNotFoundError(f"labels_from: label folder {labels_from} not found")
     train = split == "train"
     saliency_dir = data.saliency_dir if (train and saliency) else None
     name = data.split_name(split)
@@ -171,6 +180,12 @@ def output_classes(model_name: str, num_classes: int) -> int:
     return num_classes + 1 if model_name == "deeplab_largefov" else num_classes
 
 
+def _check_model_args(config: object, num_classes: object) -> None:
+    if not isinstance(config, ModelConfig):
+        raise TypeError(f"config: expected a ModelConfig, got {type(config).__name__}")
+    check_int("num_classes", num_classes, minimum=1, maximum=MAX_COUNT)
+
+
 def build_model(config: ModelConfig, num_classes: int) -> nn.Module:
     """Create network ``config.name`` for ``num_classes`` foreground classes and load its initial
     weights (a missing key is an error).
@@ -182,6 +197,7 @@ def build_model(config: ModelConfig, num_classes: int) -> nn.Module:
     >>> model(torch.zeros(1, 3, 48, 48)).shape  # logits (N, 3 + background, H, W)
     torch.Size([1, 4, 48, 48])
     """
+    _check_model_args(config, num_classes)
     model = create_model(config.name, backbone=config.backbone,
                          num_classes=output_classes(config.name, num_classes), **config.kwargs)
     if config.weights is not None:
@@ -220,6 +236,7 @@ def load_trained(config: ModelConfig, path: str | Path, num_classes: int) -> nn.
     >>> all(torch.equal(value, saved[key]) for key, value in model.state_dict().items())
     True
     """
+    _check_model_args(config, num_classes)
     model = create_model(config.name, backbone=config.backbone,
                          num_classes=output_classes(config.name, num_classes), **config.kwargs)
     state = load_checkpoint(path)
@@ -261,6 +278,7 @@ class InMemory(Sequence[Sample]):
     """
 
     def __init__(self, dataset: Sequence[Sample]) -> None:
+        check_dataset(dataset)
         self.dataset = dataset
         self.names = tuple(sample_names(dataset))
         self._samples: dict[int, Sample] = {}
@@ -277,6 +295,9 @@ class InMemory(Sequence[Sample]):
         return len(self.dataset)
 
     def __getitem__(self, index: int) -> Sample:  # type: ignore[override]
+        index = check_int("index", index)
+        if not -len(self) <= index < len(self):
+            raise IndexError(f"index: {index} is out of range for {len(self)} samples")
         if index < 0:
             index += len(self)
         if index not in self._samples:

@@ -17,7 +17,9 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from .._validation import MAX_SIDE, check_choice, check_int, check_real, check_reals
 from ..data.synthetic import SYNTHETIC_PRESETS
+from ..data.synthetic.dataset import _MAX_IMAGE_SIZE, _MAX_IMAGES
 from ..data.transforms import CAFFE, TORCHVISION, Normalizer
 from .optim import LRMultipliers
 from .trainer import TrainConfig
@@ -69,6 +71,25 @@ _ONLY_FOR = {
 }
 
 
+def _check_name(name: str, value: object) -> str:
+    """A name field: a non-empty str."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name}: expected a str, got {type(value).__name__}")
+    if not value:
+        raise ValueError(f"{name}: expected a non-empty str")
+    return value
+
+
+def _check_kwargs(name: str, value: object) -> Mapping[str, Any]:
+    """A keyword-arguments field: a mapping with str keys."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name}: expected a mapping of str to values, got {type(value).__name__}")
+    for key in value:
+        if not isinstance(key, str):
+            raise TypeError(f"{name}: keys must be str, got {key!r}")
+    return value
+
+
 @dataclass(frozen=True)
 class DataConfig:
     """Which images a run reads.
@@ -114,7 +135,8 @@ class DataConfig:
         only and only where proxy labels fuse them; folder: default ``<root>/saliency`` when
         it covers every image.
     synthetic_train, synthetic_val, image_size, seed
-        Size and seed of the synthetic splits.
+        Size and seed of the synthetic splits: at most ``2**20`` images per split, a side of
+        at most 4096 pixels (the limits of :class:`~wsss.data.SyntheticVOC`), a seed ``>= 0``.
     synthetic_part_prob
         :class:`~wsss.data.SyntheticVOC`'s ``part_prob``: the probability that a synthetic
         object shows its discriminative part.
@@ -159,8 +181,7 @@ class DataConfig:
     synthetic_preset: str = "default"
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
-            raise ValueError(f"dataset: expected one of {DATASETS}, got {self.dataset!r}")
+        check_choice("dataset", self.dataset, DATASETS)
         if self.dataset != "synthetic" and self.root is None:
             raise ValueError(f"root: the {self.dataset!r} dataset needs its folder")
         for name in _OPTIONAL_STR:
@@ -172,15 +193,21 @@ class DataConfig:
                 only = " and ".join(datasets)
                 raise ValueError(f"{name}: only the {only} dataset{'s' * (len(datasets) > 1)} "
                                  f"read{'s' * (len(datasets) == 1)} it, not {self.dataset!r}")
-        if self.voc_labels not in VOC_LABELS:
-            raise ValueError(f"voc_labels: expected one of {VOC_LABELS}, got {self.voc_labels!r}")
-        if self.synthetic_preset not in SYNTHETIC_PRESETS:
+        check_choice("voc_labels", self.voc_labels, VOC_LABELS)
+        if not isinstance(self.synthetic_preset, str) or (
+            self.synthetic_preset not in SYNTHETIC_PRESETS
+        ):
             raise ValueError(f"synthetic_preset: expected one of {sorted(SYNTHETIC_PRESETS)}, "
                              f"got {self.synthetic_preset!r}")
         for name in ("synthetic_train", "synthetic_val", "image_size"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name}: expected a positive int, got {value!r}")
+        check_int("synthetic_train", self.synthetic_train, maximum=_MAX_IMAGES)
+        check_int("synthetic_val", self.synthetic_val, maximum=_MAX_IMAGES)
+        check_int("image_size", self.image_size, maximum=_MAX_IMAGE_SIZE)
+        check_int("seed", self.seed, minimum=0)
+        check_real("synthetic_part_prob", self.synthetic_part_prob, minimum=0.0, maximum=1.0)
 
     @property
     def synthetic(self) -> bool:
@@ -242,10 +269,12 @@ class ModelConfig:
     kwargs: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.weights_format not in WEIGHT_FORMATS:
-            raise ValueError(
-                f"weights_format: expected one of {WEIGHT_FORMATS}, got {self.weights_format!r}"
-            )
+        _check_name("name", self.name)
+        _check_name("backbone", self.backbone)
+        if self.weights is not None:
+            _check_name("weights", self.weights)
+        check_choice("weights_format", self.weights_format, WEIGHT_FORMATS)
+        _check_kwargs("kwargs", self.kwargs)
 
     @property
     def normalizer(self) -> Normalizer:
@@ -266,6 +295,10 @@ class NetSpec:
 
     backbone: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        _check_name("backbone", self.backbone)
+        _check_kwargs("kwargs", self.kwargs)
 
     def model(self, name: str, *, weights: str | None = None,
               weights_format: str = "torchvision") -> ModelConfig:
@@ -317,10 +350,24 @@ class Recipe:
     pretrain_part_prob: float | None = None
 
     def __post_init__(self) -> None:
+        _check_name("name", self.name)
+        for name, kind in (("classifier", NetSpec), ("classifier_train", TrainConfig),
+                           ("deeplab", NetSpec), ("deeplab_train", TrainConfig),
+                           ("pretrain", NetSpec), ("pretrain_train", TrainConfig)):
+            value = getattr(self, name)
+            if not isinstance(value, kind) and not (name.startswith("pretrain") and value is None):
+                none = " or None" if name.startswith("pretrain") else ""
+                raise TypeError(f"{name}: expected a {kind.__name__}{none}, got "
+                                f"{type(value).__name__}")
         if (self.pretrain is None) != (self.pretrain_train is None):
             raise ValueError("pretrain_train: give it exactly when pretrain is given")
-        if not self.attention_scales:
-            raise ValueError("attention_scales: expected at least one scale")
+        scales = check_reals("attention_scales", self.attention_scales, minimum=0.0,
+                             exclusive_minimum=True)
+        object.__setattr__(self, "attention_scales", scales)
+        if self.crop is not None:
+            check_int("crop", self.crop, minimum=1, maximum=MAX_SIDE)
+        if self.pretrain_part_prob is not None:
+            check_real("pretrain_part_prob", self.pretrain_part_prob, minimum=0.0, maximum=1.0)
 
     def replace(self, **changes: Any) -> Recipe:
         """This recipe with the given fields replaced (``None`` values are ignored)."""
@@ -336,7 +383,17 @@ def with_changes(config: TrainConfig, **changes: Any) -> TrainConfig:
     >>> changed = with_changes(base, iterations=5, lr=None)
     >>> changed.iterations, changed.lr, base.iterations
     (5, 0.01, 100)
+    >>> with_changes(base, learning_rate=0.1)
+    Traceback (most recent call last):
+    ...
+    TypeError: learning_rate: not a TrainConfig field
     """
+    if not isinstance(config, TrainConfig):
+        raise TypeError(f"config: expected a TrainConfig, got {type(config).__name__}")
+    fields = {f.name for f in dataclasses.fields(TrainConfig)}
+    for name in changes:
+        if name not in fields:
+            raise TypeError(f"{name}: not a TrainConfig field")
     return dataclasses.replace(config, **{k: v for k, v in changes.items() if v is not None})
 
 
@@ -386,4 +443,6 @@ def recipe_for(data: DataConfig) -> Recipe:
     >>> recipe_for(DataConfig()).name, recipe_for(DataConfig(dataset="voc", root="x")).name
     ('synthetic', 'voc')
     """
+    if not isinstance(data, DataConfig):
+        raise TypeError(f"data: expected a DataConfig, got {type(data).__name__}")
     return RECIPES["synthetic" if data.synthetic else "voc"]

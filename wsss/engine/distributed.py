@@ -9,6 +9,7 @@ so the same script runs alone or under torchrun.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TypeVar
@@ -74,10 +75,10 @@ def init_distributed(device: str | None = None, backend: str | None = None) -> D
     Parameters
     ----------
     device
-        ``"cpu"``, ``"cuda"`` or ``None`` (CUDA when available). Under torchrun a CUDA process
-        uses ``cuda:LOCAL_RANK``.
+        ``"cpu"``, ``"cuda"`` (or ``"cuda:N"``) or ``None`` (CUDA when available). Under
+        torchrun a CUDA process uses ``cuda:LOCAL_RANK``.
     backend
-        ``None`` picks NCCL for CUDA and gloo for CPU.
+        A ``torch.distributed`` backend name; ``None`` picks NCCL for CUDA and gloo for CPU.
 
     Returns
     -------
@@ -93,7 +94,18 @@ def init_distributed(device: str | None = None, backend: str | None = None) -> D
     >>> ctx.distributed, ctx.rank, ctx.world_size, ctx.device
     (False, 0, 1, device(type='cpu'))
     >>> ctx.close()  # a no-op here: no process group was created
+    >>> init_distributed("gpu")
+    Traceback (most recent call last):
+    ...
+    ValueError: device: expected 'cpu', 'cuda', 'cuda:N' or None, got 'gpu'
     """
+    if device is not None:
+        if not isinstance(device, str):
+            raise TypeError(f"device: expected a str or None, got {type(device).__name__}")
+        if device != "cpu" and re.fullmatch(r"cuda(:[0-9]+)?", device) is None:
+            raise ValueError(f"device: expected 'cpu', 'cuda', 'cuda:N' or None, got {device!r}")
+    if backend is not None and (not isinstance(backend, str) or not backend):
+        raise TypeError(f"backend: expected a non-empty str or None, got {backend!r}")
     use_cuda = torch.cuda.is_available() if device is None else device.startswith("cuda")
     world = int(os.environ.get("WORLD_SIZE", "1"))
     if world <= 1:

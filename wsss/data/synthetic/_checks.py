@@ -14,8 +14,8 @@ from ..._validation import check_int, check_real
 __all__: list[str] = []
 
 
-def _check_int(name: str, value: object, *, minimum: int) -> int:
-    return check_int(name, value, minimum=minimum)
+def _check_int(name: str, value: object, *, minimum: int, maximum: int | None = None) -> int:
+    return check_int(name, value, minimum=minimum, maximum=maximum)
 
 
 def _check_real(name: str, value: object) -> float:

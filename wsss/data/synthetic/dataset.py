@@ -14,6 +14,7 @@ from typing import Any, overload
 import numpy as np
 from scipy import ndimage
 
+from ..._validation import check_real
 from ..sample import Sample
 from ._checks import (
     _check_choice,
@@ -21,7 +22,6 @@ from ._checks import (
     _check_int,
     _check_names,
     _check_range,
-    _check_real,
     _check_unit,
 )
 from .draw import _Canvas, _style_ranks
@@ -42,6 +42,9 @@ __all__ = ["SyntheticVOC", "synthetic_dataset"]
 
 _SPLIT_IDS = {"train": 0, "val": 1}
 _MAX_CLASSES = 20  # distinct class styles (colours, stripes, textures)
+_MAX_IMAGES = 2**20  # largest number of images (their names are listed)
+_MAX_IMAGE_SIZE = 4096  # largest image side, in pixels (a 4096 px image renders in seconds)
+_MAX_CLUTTER = 100.0  # largest clutter level (700 background shapes on average)
 
 
 class SyntheticVOC(Sequence[Sample]):
@@ -54,12 +57,12 @@ class SyntheticVOC(Sequence[Sample]):
     Parameters
     ----------
     num_images
-        Number of samples (``len(dataset)``).
+        Number of samples (``len(dataset)``), at most ``2**20``.
     preset
         Name of a :data:`SYNTHETIC_PRESETS` entry whose options fill in those left at ``None``.
         Default ``"default"``.
     image_size
-        Side of the square images, in pixels (>= 32). Default 128.
+        Side of the square images, in pixels, in ``[32, 4096]``. Default 128.
     seed
         Non-negative integer; with ``split`` and the index it fixes every sample.
     split
@@ -99,13 +102,14 @@ class SyntheticVOC(Sequence[Sample]):
         (``"texture"``), or the probability that the body takes its class's outline rather than
         one drawn uniformly from ``body_shapes`` (``"shape"``).
     clutter
-        Clutter level (>= 0): the mean number of background shapes is ``7 * clutter``, a quarter
-        of them body-like distractors. Default 1.0; 0 leaves the bare base layer.
+        Clutter level in ``[0, 100]``: the mean number of background shapes is
+        ``7 * clutter``, a quarter of them body-like distractors. Default 1.0; 0 leaves the bare
+        base layer.
     max_overlap
         Largest fraction of an object that a later object may cover, in [0, 1), default 0.2.
     boundary_width
         Objects' outlines are labelled 255 on a band of pixels within this Chebyshev distance of a
-        label change (VOC style); 0 for none. Default 1 (a 2-pixel band).
+        label change (VOC style); 0 for none, at most ``image_size``. Default 1 (a 2-pixel band).
     body_evidence
         What carries the body's class evidence, one of :data:`BODY_EVIDENCE`: ``"colour"``
         (default), ``"texture"`` (the class's stripes or checks, half bright and half dark, so
@@ -186,9 +190,10 @@ class SyntheticVOC(Sequence[Sample]):
         part_shape: str | None = None,
         background: str | None = None,
     ) -> None:
-        self.num_images = _check_int("num_images", num_images, minimum=0)
+        self.num_images = _check_int("num_images", num_images, minimum=0, maximum=_MAX_IMAGES)
         self.preset = _check_choice("preset", preset, tuple(SYNTHETIC_PRESETS))
-        self.image_size = _check_int("image_size", image_size, minimum=32)
+        self.image_size = _check_int("image_size", image_size, minimum=32,
+                                     maximum=_MAX_IMAGE_SIZE)
         self.seed = _check_int("seed", seed, minimum=0)
         self.split = _check_choice("split", split, tuple(_SPLIT_IDS))
         if saliency is not None and not isinstance(saliency, SaliencyQuality):
@@ -255,11 +260,10 @@ class SyntheticVOC(Sequence[Sample]):
         self.part_fraction = (low, high)
         self.part_prob = _check_unit("part_prob", part_prob)
         self.body_signal = _check_unit("body_signal", body_signal)
-        self.clutter = _check_real("clutter", clutter)
-        if self.clutter < 0:
-            raise ValueError(f"clutter: must be >= 0, got {clutter}")
+        self.clutter = check_real("clutter", clutter, minimum=0.0, maximum=_MAX_CLUTTER)
         self.max_overlap = _check_unit("max_overlap", max_overlap, closed=False)
-        self.boundary_width = _check_int("boundary_width", boundary_width, minimum=0)
+        self.boundary_width = _check_int("boundary_width", boundary_width, minimum=0,
+                                         maximum=self.image_size)
         self.body_evidence = _check_choice("body_evidence", body_evidence, BODY_EVIDENCE)
         self.part_evidence = _check_choice("part_evidence", part_evidence, PART_EVIDENCE)
         self.body_shapes = _check_names("body_shapes", body_shapes, choices=BODY_SHAPES)

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ..._validation import MAX_COUNT, MAX_SIDE
 from ..palette import colorize
 from ..sample import Sample
 from ._checks import _check_int
@@ -22,9 +23,9 @@ def render_preview(dataset: Sequence[Sample], n: int = 4, *, gap: int = 2) -> np
         Any sequence of :class:`~wsss.data.sample.Sample` with images of one size; missing
         labels or saliency maps are drawn in grey.
     n
-        Number of rows (the first ``n`` samples).
+        Number of rows (the first ``n`` samples), at most ``len(dataset)``.
     gap
-        White margin between tiles, in pixels.
+        White margin between tiles, in pixels, in ``[0, 32768]``.
 
     Returns
     -------
@@ -37,13 +38,19 @@ def render_preview(dataset: Sequence[Sample], n: int = 4, *, gap: int = 2) -> np
     >>> render_preview(SyntheticVOC(2, image_size=40), 2).shape
     (82, 124, 3)
     """
-    n = _check_int("n", n, minimum=1)
-    gap = _check_int("gap", gap, minimum=0)
+    if isinstance(dataset, (str, bytes)) or not (
+        hasattr(dataset, "__len__") and hasattr(dataset, "__getitem__")
+    ):
+        raise TypeError(f"dataset: expected a sequence of Samples, got {type(dataset).__name__}")
+    n = _check_int("n", n, minimum=1, maximum=MAX_COUNT)
+    gap = _check_int("gap", gap, minimum=0, maximum=MAX_SIDE)
     if n > len(dataset):
         raise ValueError(f"n: asked for {n} rows, the dataset has {len(dataset)} samples")
     rows = []
     for i in range(n):
         sample = dataset[i]
+        if not isinstance(sample, Sample):
+            raise TypeError(f"dataset: item {i} is a {type(sample).__name__}, not a Sample")
         height, width = sample.image.shape[:2]
         grey = np.full((height, width, 3), 128, dtype=np.uint8)
         label = grey if sample.label is None else colorize(sample.label)
