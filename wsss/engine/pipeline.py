@@ -316,7 +316,7 @@ def _pretrain(model: ModelConfig, data: DataConfig, recipe: Recipe, root: Path, 
     part_prob = recipe.pretrain_part_prob
     pretrain_data = (data if part_prob is None
                      else dataclasses.replace(data, synthetic_part_prob=part_prob))
-    return pretrain_backbone(model, load_dataset(pretrain_data, "train"), recipe.pretrain_train,
+    return pretrain_backbone(model, _load(pretrain_data, "train"), recipe.pretrain_train,
                              RunDir(root / "pretrain"), crop=recipe.crop, ctx=ctx,
                              resume=resume, progress=progress)
 
