@@ -270,3 +270,38 @@ def test_every_script_on_every_dataset(kind, tmp_path, capsys):
         assert f"| {name} |" in report, name
     saved = json.loads((run / "results.json").read_text())
     check_scores(saved["deeplab_per_class"]["seenet"], names)
+
+
+def test_main_job_on_a_folder_without_saliency(tmp_path):
+    """--proxy threshold: the whole pipeline on one's own images (mixed sizes, one without any
+    class) with a labels CSV and masks but no saliency maps at all."""
+    import numpy as np
+    from PIL import Image
+
+    from wsss.data.images import write_label
+
+    root = tmp_path / "folder"
+    (root / "images").mkdir(parents=True)
+    rows = {"a": ("cat", (48, 56)), "b": ("dog", (64, 48)), "c": ("cat;dog", (56, 64)),
+            "d": ("", (48, 48))}
+    rng = np.random.default_rng(0)
+    for name, (classes, (h, w)) in rows.items():
+        Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).save(
+            root / "images" / f"{name}.png")
+        mask = np.zeros((h, w), np.uint8)
+        for k, cls in enumerate(c for c in classes.split(";") if c):
+            mask[k * 10 : k * 10 + 12, 8:30] = ("cat", "dog").index(cls) + 1
+        write_label(root / "masks" / f"{name}.png", mask)
+    (root / "labels.csv").write_text(
+        "name,classes\n" + "".join(f"{n},{c}\n" for n, (c, _) in rows.items()))
+    run = tmp_path / "pipeline"
+    result = script("run_pipeline")["main"]([
+        "--dataset", "folder", "--data-root", str(root), "--proxy", "threshold",
+        "--pretrain-iterations", "2", "--classifier-iterations", "2", "--deeplab-iterations",
+        "2", "--batch-size", "2", "--figures", "1", "--no-progress", "--threads", "1",
+        "--run-dir", str(run)])
+    assert result.proxy_route == "threshold" and set(result.proxy) == {"seenet", "cam"}
+    assert result.deeplab["seenet"].class_names == ("background", "cat", "dog")
+    assert json.loads((run / "no_class_images.json").read_text()) == ["d"]
+    report = (run / "report.md").read_text()
+    assert "threshold route" in report and "| dog |" in report
