@@ -3,6 +3,8 @@
     python examples/compare_methods.py                         # embedded synthetic data, 3 seeds
     python examples/compare_methods.py --seeds 1 --methods cam seenet   # a quicker look
     python examples/compare_methods.py --resume                # continue, or add seeds/methods
+    python examples/compare_methods.py --methods cam seenet --deeplab --deeplab-seeds 1 \
+        --ground-truth --synthetic-preset texture   # one preset: margin, proxies, DeepLab / GT
 
 Every method trains from the same backbone with the same schedule and attention scales
 (wsss.engine.compare.compare_methods); the report gives attention mIoU, attention on objects
@@ -21,8 +23,9 @@ from wsss.engine.compare import METHODS, CompareConfig, CompareResult, compare_m
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--methods", nargs="+", choices=tuple(METHODS), default=list(METHODS),
-                        help="methods to compare, in the report's order")
+    parser.add_argument("--methods", nargs="*", choices=tuple(METHODS), default=list(METHODS),
+                        help="methods to compare, in the report's order (none: with "
+                             "--ground-truth, only the backbone and DeepLab on the ground truth)")
     parser.add_argument("--seeds", type=int, default=3,
                         help="number of training seeds, 0 .. N-1 (the backbone is shared)")
     parser.add_argument("--ae-steps", type=int, default=3, help="adversarial erasing steps")
@@ -30,6 +33,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="adversarial erasing threshold on normalised attention")
     parser.add_argument("--deeplab", action=argparse.BooleanOptionalAction, default=False,
                         help="also train and score DeepLab-LargeFOV on each method's proxies")
+    parser.add_argument("--ground-truth", action=argparse.BooleanOptionalAction, default=False,
+                        help="also train DeepLab-LargeFOV on the ground truth (the upper bound)")
+    parser.add_argument("--deeplab-seeds", type=int,
+                        help="train DeepLab for the first N seeds only (default: every seed)")
     parser.add_argument("--pretrain-iterations", type=int,
                         help="steps of the synthetic recipe's backbone pretraining")
     parser.add_argument("--classifier-iterations", type=int, help="steps of every classifier")
@@ -54,7 +61,8 @@ def main(argv: list[str] | None = None) -> CompareResult:
             weights_format=args.weights_format, methods=tuple(args.methods),
             seeds=tuple(range(args.seeds)), ae_steps=args.ae_steps, ae_threshold=args.ae_threshold,
             iterations=iterations, batch_size=args.batch_size, deeplab=args.deeplab,
-            figures=args.figures)
+            figures=args.figures, ground_truth=args.ground_truth,
+            deeplab_seeds=args.deeplab_seeds)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
     ctx = init_distributed(cli.device_arg(args))

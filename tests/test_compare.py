@@ -16,8 +16,9 @@ import wsss.engine.compare as compare_module
 from wsss.data.erasing import DEFAULT_FILL, erasing_mask
 from wsss.engine import DataConfig, build_model, load_attention, load_dataset
 from wsss.engine.compare import METHODS, CompareConfig, attention_folder, compare_methods
-from wsss.engine.compare_results import MeanSD, MethodRun
+from wsss.engine.compare_results import GroundTruthRun, MeanSD, MethodRun
 from wsss.engine.leak import AttentionLeak, AttentionLeakCounter
+from wsss.engine.stages import attention_quality
 
 TINY_DATA = DataConfig(synthetic_train=6, synthetic_val=4, image_size=48)
 TINY = dict(data=TINY_DATA, seeds=(0,), iterations={"pretrain": 2, "classifier": 2, "deeplab": 2},
@@ -175,6 +176,59 @@ def test_deeplab_on_request(tmp_path):
     assert "DeepLab mIoU (val)" in (tmp_path / "run" / "report.md").read_text()
 
 
+def test_ground_truth_deeplab_and_deeplab_on_the_first_seeds_only(tmp_path, monkeypatch):
+    root = tmp_path / "run"
+    trained = []
+    original = compare_module.train_model
+
+    def recording(cfg, dataset, train_cfg, run, **kwargs):
+        trained.append((run.path.relative_to(root).as_posix(), kwargs.get("labels_from")))
+        return original(cfg, dataset, train_cfg, run, **kwargs)
+
+    monkeypatch.setattr(compare_module, "train_model", recording)
+    config = CompareConfig(**{**TINY, "methods": ("cam", "seenet"), "seeds": (0, 1),
+                              "deeplab": True, "deeplab_seeds": 1, "ground_truth": True,
+                              "figures": 0})
+    result = compare_methods(config, root, progress=False, log=quiet)
+    deeplabs = {path: labels for path, labels in trained if path.endswith("deeplab")}
+    assert deeplabs == {"seed_0/cam/deeplab": root / "seed_0/cam/proxy_labels",
+                        "seed_0/seenet/deeplab": root / "seed_0/seenet/proxy_labels",
+                        "seed_0/ground_truth/deeplab": None}  # None: the ground-truth masks
+    assert [(r.method, r.seed, r.deeplab_miou is not None) for r in result.runs] == [
+        ("cam", 0, True), ("seenet", 0, True), ("cam", 1, False), ("seenet", 1, False)]
+    # S_A alone: SeeNet's branch a, scored on its own; none for the one-branch CAM
+    train_set = load_dataset(TINY_DATA, "train")
+    for run in result.runs:
+        folder = attention_folder(root, run.method, run.seed, config.ae_steps)
+        if run.method == "seenet":
+            assert run.branch_a_miou == attention_quality(train_set, folder, "a").best_miou
+        else:
+            assert run.branch_a_miou is None
+    assert result.summary["seenet"].branch_a_miou.n == 2
+    assert result.summary["cam"].deeplab_miou.n == 1  # the seed that trained one
+    (truth,) = result.ground_truth
+    assert truth.seed == 0 and 0.0 <= truth.miou <= 1.0
+    assert len(truth.class_iou) == len(result.class_names) + 1
+    present = [v for v in truth.class_iou[1:] if v is not None]
+    assert truth.min_class_iou == min(present)
+    stored = json.loads((root / "seed_0" / "ground_truth" / "scores.json").read_text())
+    assert GroundTruthRun.from_dict(stored) == truth
+    assert json.loads((root / "results.json").read_text())["ground_truth"] == [truth.to_dict()]
+    report = (root / "report.md").read_text()
+    assert "## DeepLab on the ground truth" in report and "| S_A alone |" in report
+    assert "(n = 1)" in report
+    seenet_0 = next(r for r in result.runs if (r.method, r.seed) == ("seenet", 0))
+    if truth.miou > 0:
+        ratio = MeanSD.of([seenet_0.deeplab_miou / truth.miou]).format()
+        assert f"| SeeNet (`seenet`) | {ratio} |" in report
+
+    # extend the run: the ground truth's DeepLab is kept, not trained again
+    trained.clear()
+    more = compare_methods(dataclasses.replace(config, methods=()), root, resume=True,
+                           progress=False, log=quiet)
+    assert trained == [] and more.ground_truth == result.ground_truth and more.runs == ()
+
+
 def test_leak_against_hand_computed_values():
     counter = AttentionLeakCounter()
     # image 1: classes 0 and 2 of 3; label 0 background, 1 and 3 objects, 255 ignored
@@ -263,7 +317,9 @@ def test_config_refuses_bad_values():
                        ({"methods": ("gradcam",)}, "unknown method"), ({"seeds": ()}, "seeds"),
                        ({"seeds": (0, 0)}, "seeds"), ({"ae_steps": 0}, "ae_steps"),
                        ({"ae_threshold": 1.0}, "ae_threshold"), ({"figures": -1}, "figures"),
-                       ({"iterations": {"seenet": 3}}, "iterations")):
+                       ({"iterations": {"seenet": 3}}, "iterations"),
+                       ({"deeplab_seeds": 0}, "deeplab_seeds"),
+                       ({"seeds": (0, 1), "deeplab_seeds": 3}, "deeplab_seeds")):
         with pytest.raises(ValueError, match=match):
             CompareConfig(**bad)
 

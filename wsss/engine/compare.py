@@ -12,7 +12,11 @@ scored the same way:
         --> attention mIoU (threshold tuned on ground truth), attention on object / background
         --> proxy labels (attention fused with saliency) --> their mIoU
         [--> DeepLab-LargeFOV on them --> mIoU on the validation images]     (deeplab=True)
+    [for each DeepLab seed: DeepLab-LargeFOV on the ground truth]        (ground_truth=True)
     --> mean and sd over seeds --> report.md, results.json, figures
+
+SeeNet and its ablations are scored twice: ``max(S_A, S_B)`` (the attention they hand on) and
+S_A alone. DeepLab, the slowest stage, can be limited to the first ``deeplab_seeds`` seeds.
 
 Adversarial erasing (``"ae"``) trains ``ae_steps`` classifiers: step ``j`` trains on the
 training images erased (filled with the mean colour) wherever the accumulated attention of
@@ -25,6 +29,7 @@ Run directory::
 
     config.json  results.json  report.md  figures/  pretrain/backbone.pt
     seed_<s>/<method>/train/ attention/ proxy_labels/ [deeplab/] scores.json
+    seed_<s>/ground_truth/deeplab/ scores.json                 (DeepLab on the ground truth)
     seed_<s>/ae/step_<j>/train/ attention/ accumulated/      (attention of steps 1..j)
 
 Each stage is skipped on ``resume=True`` when its output exists (a method whose
@@ -52,7 +57,7 @@ from ..data.protocol import describe_dataset
 from ..data.sample import Sample
 from ._arguments import check_stage_args
 from .build import InMemory, class_names, load_trained
-from .compare_results import CompareResult, MethodRun, summarise
+from .compare_results import CompareResult, GroundTruthRun, MethodRun, summarise
 from .config import DataConfig, ModelConfig, Recipe, with_changes
 from .distributed import DistContext
 from .labelling import load_attention, save_attention
@@ -118,7 +123,8 @@ class CompareConfig:
         As in :class:`~wsss.engine.PipelineConfig` (``iterations`` keys: ``"pretrain"``,
         ``"classifier"``, ``"deeplab"``).
     methods
-        Names from :data:`METHODS`, in the order of the report.
+        Names from :data:`METHODS`, in the order of the report (may be empty with
+        ``ground_truth``: then only the backbone and DeepLab on the ground truth are trained).
     seeds
         Training seeds; every method trains once per seed (initial head weights, augmentation).
         The pretrained backbone is shared by all seeds.
@@ -128,6 +134,12 @@ class CompareConfig:
     deeplab
         Also train DeepLab-LargeFOV on each method's proxy labels and score it on the
         validation images (slow).
+    ground_truth
+        Also train DeepLab-LargeFOV on the ground-truth masks (from the same backbone, with the
+        same schedule): the fully supervised upper bound, per DeepLab seed.
+    deeplab_seeds
+        DeepLab (on proxy labels and on the ground truth) runs for the first ``deeplab_seeds``
+        of ``seeds`` only; ``None``: for all of them.
     figures
         Images in the report's figures.
 
@@ -154,6 +166,8 @@ class CompareConfig:
     batch_size: int | None = None
     deeplab: bool = False
     figures: int = 4
+    ground_truth: bool = False
+    deeplab_seeds: int | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, DataConfig):
@@ -162,8 +176,12 @@ class CompareConfig:
             value = getattr(self, name)
             if isinstance(value, (str, bytes)) or not isinstance(value, (tuple, list)):
                 raise TypeError(f"{name}: expected a tuple, got {type(value).__name__}")
-        if not self.methods or len(set(map(str, self.methods))) != len(self.methods):
-            raise ValueError(f"methods: expected distinct names, got {self.methods!r}")
+        check_bool("ground_truth", self.ground_truth)
+        if (not self.methods and not self.ground_truth) or len(
+            set(map(str, self.methods))
+        ) != len(self.methods):
+            raise ValueError(f"methods: expected distinct names (at least one without "
+                             f"ground_truth), got {self.methods!r}")
         for name in self.methods:
             if name not in METHODS:
                 raise ValueError(f"methods: unknown method {name!r}; expected one of "
@@ -176,6 +194,8 @@ class CompareConfig:
         check_real("ae_threshold", self.ae_threshold, minimum=0.0, maximum=1.0,
                    exclusive_maximum=True)
         check_bool("deeplab", self.deeplab)
+        if self.deeplab_seeds is not None:
+            check_int("deeplab_seeds", self.deeplab_seeds, minimum=1, maximum=len(seeds))
         self.pipeline()  # checks iterations and the weights format
 
     def pipeline(self) -> PipelineConfig:
@@ -187,6 +207,18 @@ class CompareConfig:
     def resolved_recipe(self) -> Recipe:
         """The recipe with the replacements applied (as :class:`~wsss.engine.PipelineConfig`)."""
         return self.pipeline().resolved_recipe()
+
+    def deeplab_seed(self, seed: int) -> bool:
+        """Whether DeepLab trains for ``seed`` (one of the first ``deeplab_seeds`` seeds).
+
+        Examples
+        --------
+        >>> config = CompareConfig(seeds=(0, 1, 2), deeplab=True, deeplab_seeds=1)
+        >>> [config.deeplab_seed(s) for s in config.seeds]
+        [True, False, False]
+        """
+        count = len(self.seeds) if self.deeplab_seeds is None else self.deeplab_seeds
+        return seed in self.seeds[:count]
 
 
 #: The config entries a resumed run must share with the run it continues.
@@ -216,7 +248,7 @@ class _Harness:
         self.recipe = config.resolved_recipe()
         self.train_set = _load(config.data, "train")
         self.names = class_names(self.train_set)
-        self.val_set = _load(config.data, "val") if config.deeplab else None
+        self.val_set = _load(config.data, "val") if config.deeplab or config.ground_truth else None
         self.weights, self.weights_format = config.weights, config.weights_format
 
     def pretrain_config(self) -> ModelConfig | None:
@@ -297,7 +329,8 @@ class _Harness:
         scores = folder / "scores.json"
         if self.resume and scores.exists():
             stored = MethodRun.from_dict(json.loads(scores.read_text()))
-            if not config.deeplab or stored.deeplab_miou is not None:
+            wants_deeplab = config.deeplab and config.deeplab_seed(seed)
+            if not wants_deeplab or stored.deeplab_miou is not None:
                 self.log(f"[compare] {method.label}, seed {seed}: done before, skipped")
                 return stored
         self.log(f"[compare] {method.label}, seed {seed} ...")
@@ -312,6 +345,8 @@ class _Harness:
             model = self.trained(cfg, self.train_set, train_cfg, folder / "train")
             self.attention(model, self.train_set, cfg, attention_dir)
         curve = attention_quality(self.train_set, attention_dir)
+        branch_a = (attention_quality(self.train_set, attention_dir, branch="a").best_miou
+                    if method.model == "seenet" else None)
         leak = attention_leak(self.train_set, attention_dir)
         labels = folder / "proxy_labels"
         make_pseudo_labels(self.train_set, attention_dir, labels, ctx=self.ctx,
@@ -319,7 +354,7 @@ class _Harness:
         self.ctx.barrier()
         proxy = label_quality(self.train_set, labels)
         deeplab = None
-        if config.deeplab:
+        if config.deeplab and config.deeplab_seed(seed):
             assert self.val_set is not None
             seg_cfg = self.recipe.deeplab.model("deeplab_largefov", weights=self.weights,
                                                 weights_format=self.weights_format)
@@ -330,11 +365,37 @@ class _Harness:
                                progress=self.progress).miou
         result = MethodRun(name, seed, curve.best_miou, curve.best_threshold, leak,
                            proxy.scores.miou, proxy.ignored, deeplab, step_miou,
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, branch_a)
         if self.ctx.is_main:
             RunDir(folder).write_json("scores.json", result.to_dict())
         self.log(f"[compare] {method.label}, seed {seed}: attention mIoU "
                  f"{result.attention_miou:.1%} in {result.seconds:.0f} s")
+        return result
+
+
+    def run_ground_truth(self, seed: int) -> GroundTruthRun:
+        """DeepLab on the ground-truth masks with ``seed``, scored on the validation images."""
+        folder = self.root / f"seed_{seed}" / "ground_truth"
+        scores = folder / "scores.json"
+        if self.resume and scores.exists():
+            self.log(f"[compare] DeepLab on the ground truth, seed {seed}: done before, skipped")
+            return GroundTruthRun.from_dict(json.loads(scores.read_text()))
+        self.log(f"[compare] DeepLab on the ground truth, seed {seed} ...")
+        started = time.perf_counter()
+        assert self.val_set is not None
+        seg_cfg = self.recipe.deeplab.model("deeplab_largefov", weights=self.weights,
+                                            weights_format=self.weights_format)
+        seg = self.trained(seg_cfg, self.train_set,
+                           with_changes(self.recipe.deeplab_train, seed=seed), folder / "deeplab")
+        measured = evaluate(seg, self.val_set, normalizer=seg_cfg.normalizer, ctx=self.ctx,
+                            progress=self.progress)
+        result = GroundTruthRun(seed, measured.miou,
+                                tuple(None if np.isnan(v) else float(v) for v in measured.iou),
+                                time.perf_counter() - started)
+        if self.ctx.is_main:
+            RunDir(folder).write_json("scores.json", result.to_dict())
+        self.log(f"[compare] DeepLab on the ground truth, seed {seed}: mIoU {result.miou:.1%}, "
+                 f"lowest class {result.min_class_iou:.1%}")
         return result
 
 
@@ -418,9 +479,11 @@ def compare_methods(
         harness.pretrain(pretrain)
     runs = tuple(harness.run_method(name, seed) for seed in config.seeds
                  for name in config.methods)
+    truth = tuple(harness.run_ground_truth(seed) for seed in config.seeds
+                  if config.ground_truth and config.deeplab_seed(seed))
     labels = {name: METHODS[name].label for name in config.methods}
     result = CompareResult(root, harness.names, runs, summarise(runs, labels),
-                           time.perf_counter() - started)
+                           time.perf_counter() - started, truth)
     if ctx.is_main:
         from .compare_report import write_compare_report  # it imports this module
 

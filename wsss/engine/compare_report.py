@@ -12,7 +12,7 @@ from ..data.erasing import ErasedImages
 from ..data.sample import Sample
 from ..viz import add_titles, image_grid, overlay, save_png
 from .compare import CompareConfig, attention_folder
-from .compare_results import CompareResult
+from .compare_results import CompareResult, MeanSD
 from .labelling import load_attention
 from .rundir import RunDir
 
@@ -155,7 +155,8 @@ def _markdown(result: CompareResult, config: CompareConfig, description: Mapping
         f"{', '.join(f'{s:g}' for s in recipe.attention_scales)} with flipping. Adversarial "
         f"erasing trains {config.ae_steps} such classifiers (threshold "
         f"{config.ae_threshold:g}). Numbers are on the training images"
-        + (", DeepLab's on the validation images" if config.deeplab else "")
+        + (", DeepLab's on the validation images" if config.deeplab or config.ground_truth
+           else "")
         + "; every number below was measured by this run.",
         "",
         f"## Mean ± sd over {len(config.seeds)} seed(s), percent",
@@ -165,22 +166,43 @@ def _markdown(result: CompareResult, config: CompareConfig, description: Mapping
         "background* are the mean attention of the image's classes on the ground truth's "
         "object and background pixels; their ratio (background / objects, lower is better) "
         "measures how far the attention leaks off the objects. Proxy labels fuse the attention "
-        "with saliency.",
+        "with saliency. For SeeNet, the attention is `max(S_A, S_B)`; *S_A alone* scores its "
+        "first branch by itself.",
         "",
     ]
-    header = ["method", "attention mIoU (oracle)", "on objects", "on background",
+    header = ["method", "attention mIoU (oracle)", "S_A alone", "on objects", "on background",
               "background / objects", "proxy-label mIoU"]
     if config.deeplab:
         header.append("DeepLab mIoU (val)")
     rows = []
     for name, s in result.summary.items():
-        row = [f"{s.label} (`{name}`)", s.attention_miou.format(), s.on_object.format(),
+        row = [f"{s.label} (`{name}`)", s.attention_miou.format(),
+               s.branch_a_miou.format() if s.branch_a_miou else "-", s.on_object.format(),
                s.on_background.format(), s.leak_ratio.format(scale=1, digits=3),
                s.proxy_miou.format()]
         if config.deeplab:
-            row.append(s.deeplab_miou.format() if s.deeplab_miou else "-")
+            row.append(_with_n(s.deeplab_miou, len(config.seeds)))
         rows.append(row)
-    lines += [*_table(rows, header), ""]
+    if rows:
+        lines += [*_table(rows, header), ""]
+    truth = result.ground_truth_miou
+    if truth is not None:
+        lowest = min(r.min_class_iou for r in result.ground_truth)
+        lines += ["## DeepLab on the ground truth", "",
+                  f"DeepLab-LargeFOV trained on the ground-truth masks (the fully supervised upper "
+                  f"bound, same backbone and schedule): **{truth.format()} %** mIoU on the "
+                  f"validation images over {truth.n} seed(s); the lowest IoU of a class present "
+                  f"there is {lowest:.1%}.", ""]
+        if config.deeplab:
+            lines += ["DeepLab on each method's proxy labels, as a share of it (same seeds):", ""]
+            lines += _table(_ratios(result), ("method", "DeepLab on proxy labels / on ground "
+                                              "truth"))
+            lines.append("")
+        names = ("background", *result.class_names)
+        lines += _table([(r.seed, f"{r.miou:.1%}", *(
+            "-" if v is None else f"{v:.1%}" for v in r.class_iou)) for r in result.ground_truth],
+            ("seed", "mIoU", *names))
+        lines.append("")
     if "ae" in result.summary:
         steps = result.summary["ae"].step_miou
         lines += ["## Adversarial erasing, step by step", "",
@@ -207,6 +229,27 @@ def _markdown(result: CompareResult, config: CompareConfig, description: Mapping
             lines += ["Adversarial erasing: the attention after each step and the erased "
                       "images the next step trains on:", "", "![ae](figures/ae_steps.png)", ""]
     return "\n".join(lines)
+
+
+def _with_n(stat: MeanSD | None, seeds: int) -> str:
+    """``stat`` formatted, with the number of seeds behind it when fewer than ``seeds``."""
+    if stat is None:
+        return "-"
+    return stat.format() if stat.n == seeds else f"{stat.format()} (n = {stat.n})"
+
+
+def _ratios(result: CompareResult) -> list[tuple[str, str]]:
+    """Per method: mean over seeds of DeepLab on its proxies / DeepLab on the ground truth, on
+    the seeds that trained both."""
+    truth = {r.seed: r.miou for r in result.ground_truth}
+    rows = []
+    for name, summary in result.summary.items():
+        ratios = [r.deeplab_miou / truth[r.seed] for r in result.runs
+                  if r.method == name and r.deeplab_miou is not None and r.seed in truth
+                  and truth[r.seed] > 0]
+        if ratios:
+            rows.append((f"{summary.label} (`{name}`)", MeanSD.of(ratios).format()))
+    return rows
 
 
 def write_compare_report(
@@ -244,7 +287,7 @@ def write_compare_report(
     ...     write_compare_report(RunDir(tmp), result, config, dataset=[],
     ...                          description={"class": "my.Data"})
     ...     text = (Path(tmp) / "report.md").read_text()
-    >>> "| plain CAM (`cam`) | 50.0 ± 0.0 | 80.0 ± 0.0 | 20.0 ± 0.0 | 0.250 ± 0.000 |" in text
+    >>> "| plain CAM (`cam`) | 50.0 ± 0.0 | - | 80.0 ± 0.0 | 20.0 ± 0.0 | 0.250 ± 0.000 |" in text
     True
     """
     figures = []

@@ -2,8 +2,8 @@
 (:class:`MethodSummary`, :func:`summarise`) and in all (:class:`CompareResult`).
 
 Written by :func:`~wsss.engine.compare.compare_methods`: each run's ``scores.json`` is
-:meth:`MethodRun.to_dict`, the run directory's ``results.json`` is
-:meth:`CompareResult.to_dict`.
+:meth:`MethodRun.to_dict` (:meth:`GroundTruthRun.to_dict` for DeepLab on the ground truth), the
+run directory's ``results.json`` is :meth:`CompareResult.to_dict`.
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ import numpy as np
 from .leak import AttentionLeak
 from .rundir import to_jsonable
 
-__all__ = ["CompareResult", "MeanSD", "MethodRun", "MethodSummary", "summarise"]
+__all__ = ["CompareResult", "GroundTruthRun", "MeanSD", "MethodRun", "MethodSummary",
+           "paired_margin", "summarise"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,10 @@ class MethodRun:
         Adversarial erasing: the (oracle) attention mIoU after steps ``1, 1-2, ..., 1-k``.
     seconds
         Wall time of the run when it was computed.
+    branch_a_miou
+        SeeNet and its ablations: the attention mIoU of the S_A branch alone (its own tuned
+        threshold), beside ``attention_miou`` of ``max(S_A, S_B)``; ``None`` for one-branch
+        methods.
 
     Examples
     --------
@@ -61,6 +66,7 @@ class MethodRun:
     deeplab_miou: float | None = None
     step_miou: tuple[float, ...] = ()
     seconds: float = 0.0
+    branch_a_miou: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """As ``scores.json`` stores it."""
@@ -129,6 +135,7 @@ class MethodSummary:
     proxy_miou: MeanSD
     deeplab_miou: MeanSD | None
     step_miou: tuple[MeanSD, ...]
+    branch_a_miou: MeanSD | None = None
 
 
 def summarise(
@@ -137,6 +144,7 @@ def summarise(
     """Mean and sd over seeds of every method in ``runs``, in order of first appearance.
 
     ``labels`` name the methods in the report (``{method: label}``; default: the method).
+    DeepLab's mean is over the seeds that trained one (its ``n`` says how many).
 
     Examples
     --------
@@ -152,6 +160,7 @@ def summarise(
     out = {}
     for name, group in grouped.items():
         deeplab = [r.deeplab_miou for r in group if r.deeplab_miou is not None]
+        branch_a = [r.branch_a_miou for r in group if r.branch_a_miou is not None]
         steps = len(group[0].step_miou)
         out[name] = MethodSummary(
             method=name, label=(labels or {}).get(name, name),
@@ -160,10 +169,82 @@ def summarise(
             on_background=MeanSD.of([r.leak.on_background for r in group]),
             leak_ratio=MeanSD.of([r.leak.ratio for r in group]),
             proxy_miou=MeanSD.of([r.proxy_miou for r in group]),
-            deeplab_miou=MeanSD.of(deeplab) if len(deeplab) == len(group) else None,
+            deeplab_miou=MeanSD.of(deeplab) if deeplab else None,
             step_miou=tuple(MeanSD.of([r.step_miou[j] for r in group]) for j in range(steps)),
+            branch_a_miou=MeanSD.of(branch_a) if len(branch_a) == len(group) else None,
         )
     return out
+
+
+def paired_margin(runs: Sequence[MethodRun], method: str, baseline: str) -> MeanSD:
+    """Attention mIoU of ``method`` minus ``baseline``'s, seed by seed, over the seeds that ran
+    both: the margin and its spread over training seeds.
+
+    Examples
+    --------
+    >>> leak = AttentionLeak(0.5, 0.1, 4, 4)
+    >>> runs = [MethodRun("cam", 0, 0.40, 0.2, leak, 0.6, 0.0),
+    ...         MethodRun("seenet", 0, 0.50, 0.2, leak, 0.6, 0.0),
+    ...         MethodRun("cam", 1, 0.45, 0.2, leak, 0.6, 0.0),
+    ...         MethodRun("seenet", 1, 0.47, 0.2, leak, 0.6, 0.0),
+    ...         MethodRun("seenet", 2, 0.90, 0.2, leak, 0.6, 0.0)]  # no CAM run: left out
+    >>> margin = paired_margin(runs, "seenet", "cam")
+    >>> round(margin.mean, 6), round(margin.sd, 6), margin.n
+    (0.06, 0.056569, 2)
+    """
+    base = {r.seed: r.attention_miou for r in runs if r.method == baseline}
+    diffs = [r.attention_miou - base[r.seed] for r in runs
+             if r.method == method and r.seed in base]
+    if not diffs:
+        raise ValueError(f"runs: no seed ran both {method!r} and {baseline!r}")
+    return MeanSD.of(diffs)
+
+
+@dataclass(frozen=True)
+class GroundTruthRun:
+    """DeepLab-LargeFOV trained on the ground-truth masks with one seed: the upper bound that
+    DeepLab on proxy labels is measured against.
+
+    Attributes
+    ----------
+    seed
+        The training seed.
+    miou
+        mIoU on the validation images.
+    class_iou
+        IoU per label (background first, then the dataset's classes); ``None`` where the class
+        is absent from both the ground truth and the prediction.
+    seconds
+        Wall time of the run when it was computed.
+
+    Examples
+    --------
+    >>> run = GroundTruthRun(0, 0.7, (0.9, 0.55, None, 0.65))
+    >>> run.min_class_iou, GroundTruthRun.from_dict(run.to_dict()) == run
+    (0.55, True)
+    """
+
+    seed: int
+    miou: float
+    class_iou: tuple[float | None, ...]
+    seconds: float = 0.0
+
+    @property
+    def min_class_iou(self) -> float:
+        """The lowest IoU over the foreground classes present in the validation images."""
+        present = [v for v in self.class_iou[1:] if v is not None]
+        return min(present) if present else float("nan")
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``seed_<s>/ground_truth/scores.json`` stores it."""
+        return to_jsonable(self) | {"min_class_iou": self.min_class_iou}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> GroundTruthRun:
+        """Read back :meth:`to_dict`'s record."""
+        return cls(int(record["seed"]), float(record["miou"]),
+                   tuple(None if v is None else float(v) for v in record["class_iou"]),
+                   float(record.get("seconds", 0.0)))
 
 
 @dataclass(frozen=True)
@@ -180,6 +261,9 @@ class CompareResult:
         Per method, over seeds (:func:`summarise`).
     total_seconds
         Wall time of this call.
+    ground_truth
+        DeepLab on the ground truth, one per DeepLab seed (empty unless
+        :attr:`~wsss.engine.compare.CompareConfig.ground_truth`).
 
     Examples
     --------
@@ -194,10 +278,17 @@ class CompareResult:
     runs: tuple[MethodRun, ...]
     summary: dict[str, MethodSummary]
     total_seconds: float
+    ground_truth: tuple[GroundTruthRun, ...] = ()
+
+    @property
+    def ground_truth_miou(self) -> MeanSD | None:
+        """DeepLab on the ground truth over its seeds (``None`` when not run)."""
+        return MeanSD.of([r.miou for r in self.ground_truth]) if self.ground_truth else None
 
     def to_dict(self) -> dict[str, Any]:
         """The numbers as ``results.json`` stores them."""
         return {"class_names": list(self.class_names),
                 "summary": to_jsonable(self.summary),
                 "runs": [r.to_dict() for r in self.runs],
+                "ground_truth": [r.to_dict() for r in self.ground_truth],
                 "total_seconds": self.total_seconds}

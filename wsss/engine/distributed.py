@@ -8,6 +8,7 @@ so the same script runs alone or under torchrun.
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 from collections.abc import Sequence
@@ -64,8 +65,15 @@ class DistContext:
             dist.barrier()
 
     def close(self) -> None:
-        """Destroy the process group if this context created it."""
+        """Destroy the process group if this context created it.
+
+        Every rank first waits for the others (no rank tears its connections down while a peer
+        still uses them) and frees unreachable objects that may hold the group (a DDP wrapper
+        left in a reference cycle), so that nothing touches the group after it is gone.
+        """
         if self.initialized and dist.is_initialized():
+            gc.collect()
+            dist.barrier()
             dist.destroy_process_group()
 
 

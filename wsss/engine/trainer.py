@@ -27,6 +27,7 @@ into a loss (:mod:`wsss.engine.steps`). The loop guarantees:
 
 from __future__ import annotations
 
+import gc
 import math
 import os
 from collections.abc import Callable, Iterator, Mapping
@@ -481,6 +482,12 @@ def _train(
                 save(iteration)
     finally:
         bar.close()
+        if net is not model:
+            # DDP's reducer sits in reference cycles: free it (and the process group handles it
+            # holds) now, not at some later collection or at interpreter exit, where a late
+            # destructor can abort the process after the group is gone.
+            del net
+            gc.collect()
     done = iteration >= config.iterations
     if done and run is not None and ctx.is_main:
         save_checkpoint(model.state_dict(), run.model_path)

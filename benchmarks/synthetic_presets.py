@@ -1,0 +1,148 @@
+"""The method comparison over the synthetic presets: one run directory per preset, then a table.
+
+Each preset runs :func:`wsss.engine.compare.compare_methods` in ``RUN_ROOT/<preset>`` with
+``resume=True``, so a sweep can be continued, extended by seeds or methods, or run in parts
+(several processes, each its own presets). ``--table`` only reads the finished runs and writes
+``RUN_ROOT/presets.md`` and ``RUN_ROOT/presets.json``: per preset, mean +- sd over the seeds of
+CAM, SeeNet's S_A, ``max(S_A, S_B)``, their seed-paired margin, the attention on objects and
+on the background, proxy-label mIoU, DeepLab on SeeNet's proxies and on the ground truth.
+
+    # DeepLab on the ground truth for every preset (backbone pretraining included)
+    python benchmarks/synthetic_presets.py --methods --seeds 1 --ground-truth
+    # then CAM and SeeNet over three seeds, DeepLab on their proxies for seed 0
+    python benchmarks/synthetic_presets.py --methods cam seenet --seeds 3 --deeplab \\
+        --deeplab-seeds 1 --ground-truth
+    python benchmarks/synthetic_presets.py --table
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wsss.data import SYNTHETIC_PRESETS
+from wsss.engine import DataConfig
+from wsss.engine.compare import METHODS, CompareConfig, compare_methods
+from wsss.engine.compare_results import MeanSD, MethodRun, paired_margin
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-root", default="runs/presets", help="one run directory per preset")
+    parser.add_argument("--presets", nargs="+", choices=tuple(SYNTHETIC_PRESETS),
+                        default=list(SYNTHETIC_PRESETS), help="presets, in this order")
+    parser.add_argument("--methods", nargs="*", choices=tuple(METHODS), default=["cam", "seenet"])
+    parser.add_argument("--seeds", type=int, default=3, help="training seeds 0 .. N-1")
+    parser.add_argument("--deeplab", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--deeplab-seeds", type=int, help="DeepLab for the first N seeds only")
+    parser.add_argument("--ground-truth", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--figures", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--table", action="store_true", help="only write the table")
+    return parser.parse_args(argv)
+
+
+def _stat(values: list[float]) -> MeanSD | None:
+    return MeanSD.of(values) if values else None
+
+
+def _fmt(stat: MeanSD | None, scale: float = 100.0, sign: bool = False) -> str:
+    if stat is None:
+        return "-"
+    text = stat.format(scale)
+    text = f"+{text}" if sign and stat.mean >= 0 else text
+    return text if stat.n > 1 else f"{text} (n = 1)"
+
+
+def preset_row(preset: str, results: dict[str, Any]) -> dict[str, Any]:
+    """One preset's numbers from its ``results.json``."""
+    runs = [MethodRun.from_dict(r) for r in results["runs"]]
+
+    def values(method: str, key: str) -> list[float]:
+        out = []
+        for r in runs:
+            if r.method != method:
+                continue
+            value = getattr(r.leak, key) if key in ("on_object", "on_background") else getattr(
+                r, key)
+            if value is not None:
+                out.append(float(value))
+        return out
+
+    truth = results.get("ground_truth", [])
+    methods = {r.method for r in runs}
+    row: dict[str, Any] = {
+        "preset": preset,
+        "seeds": sorted({r.seed for r in runs}),
+        "cam": _stat(values("cam", "attention_miou")),
+        "s_a": _stat(values("seenet", "branch_a_miou")),
+        "max": _stat(values("seenet", "attention_miou")),
+        "margin": paired_margin(runs, "seenet", "cam") if {"cam", "seenet"} <= methods else None,
+        "cam_object": _stat(values("cam", "on_object")),
+        "cam_background": _stat(values("cam", "on_background")),
+        "seenet_object": _stat(values("seenet", "on_object")),
+        "seenet_background": _stat(values("seenet", "on_background")),
+        "proxy": _stat(values("seenet", "proxy_miou")),
+        "deeplab_cam": _stat(values("cam", "deeplab_miou")),
+        "deeplab_seenet": _stat(values("seenet", "deeplab_miou")),
+        "deeplab_gt": _stat([t["miou"] for t in truth]),
+        "gt_lowest_class": min((t["min_class_iou"] for t in truth), default=math.nan),
+        "gt_classes": truth[0]["class_iou"] if truth else [],
+    }
+    return row
+
+
+def write_table(root: Path, presets: list[str]) -> None:
+    rows = []
+    for preset in presets:
+        path = root / preset / "results.json"
+        if path.exists():
+            rows.append(preset_row(preset, json.loads(path.read_text())))
+    header = ("preset", "seeds", "CAM", "S_A", "max(S_A, S_B)", "margin (points)",
+              "proxy labels", "DeepLab SeeNet proxy", "DeepLab CAM proxy", "DeepLab GT",
+              "GT lowest class")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for r in rows:
+        lines.append("| " + " | ".join((
+            f"`{r['preset']}`", ",".join(map(str, r["seeds"])) or "-", _fmt(r["cam"]),
+            _fmt(r["s_a"]), _fmt(r["max"]), _fmt(r["margin"], sign=True), _fmt(r["proxy"]),
+            _fmt(r["deeplab_seenet"]), _fmt(r["deeplab_cam"]), _fmt(r["deeplab_gt"]),
+            "-" if math.isnan(r["gt_lowest_class"]) else f"{100 * r['gt_lowest_class']:.1f}",
+        )) + " |")
+    lines += ["", "Attention on the ground truth's objects / on its background (percent):", "",
+              "| preset | CAM on objects | CAM on background | SeeNet on objects | "
+              "SeeNet on background |", "|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| `{r['preset']}` | {_fmt(r['cam_object'])} | "
+                     f"{_fmt(r['cam_background'])} | {_fmt(r['seenet_object'])} | "
+                     f"{_fmt(r['seenet_background'])} |")
+    (root / "presets.md").write_text("\n".join(lines) + "\n")
+    record = [{k: (v.__dict__ if isinstance(v, MeanSD) else v) for k, v in r.items()}
+              for r in rows]
+    (root / "presets.json").write_text(json.dumps(record, indent=1))
+    print("\n".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    root = Path(args.run_root)
+    if not args.table:
+        torch.set_num_threads(args.threads)
+        for preset in args.presets:
+            config = CompareConfig(
+                data=DataConfig(synthetic_preset=preset), methods=tuple(args.methods),
+                seeds=tuple(range(args.seeds)), deeplab=args.deeplab,
+                deeplab_seeds=args.deeplab_seeds, ground_truth=args.ground_truth,
+                figures=args.figures)
+            print(f"== {preset}", flush=True)
+            compare_methods(config, root / preset, resume=True, progress=False)
+    write_table(root, args.presets)
+
+
+if __name__ == "__main__":
+    main()
