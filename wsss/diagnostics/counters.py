@@ -13,7 +13,7 @@ import numpy as np
 from scipy import ndimage
 
 from .._validation import MAX_SIDE, check_int, check_thresholds
-from ..metrics import ArrayLike, _attention_inputs, _to_numpy
+from ..metrics.scores import ArrayLike, _attention_inputs, _to_numpy
 
 __all__ = [
     "PROFILE_REGIONS",

@@ -262,8 +262,8 @@ class CompareResult:
     total_seconds
         Wall time of this call.
     ground_truth
-        DeepLab on the ground truth, one per DeepLab seed (empty unless
-        :attr:`~wsss.engine.compare.CompareConfig.ground_truth`).
+        DeepLab on the ground truth, one per DeepLab seed (empty unless the
+        :class:`~wsss.engine.compare.CompareConfig` asked for it with ``ground_truth``).
 
     Examples
     --------
