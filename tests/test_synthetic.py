@@ -518,6 +518,8 @@ def test_render_preview_tiles_image_label_and_saliency() -> None:
         ({"active_classes": ["cat", 7]}, ValueError, "active_classes"),
         ({"objects_per_image": (0, 2)}, ValueError, "objects_per_image"),
         ({"objects_per_image": (3, 1)}, ValueError, "objects_per_image"),
+        ({"objects_per_image": (1, 33)}, ValueError, "objects_per_image"),
+        ({"objects_per_image": (1, 10**12)}, ValueError, "objects_per_image"),
         ({"objects_per_image": 2}, TypeError, "objects_per_image"),
         ({"object_scale": (0.5, 0.2)}, ValueError, "object_scale"),
         ({"object_scale": (0.2, 1.0)}, ValueError, "object_scale"),

@@ -45,6 +45,7 @@ _MAX_CLASSES = 20  # distinct class styles (colours, stripes, textures)
 _MAX_IMAGES = 2**20  # largest number of images (their names are listed)
 _MAX_IMAGE_SIZE = 4096  # largest image side, in pixels (a 4096 px image renders in seconds)
 _MAX_CLUTTER = 100.0  # largest clutter level (700 background shapes on average)
+_MAX_OBJECTS = 32  # most objects per image (each gets up to 30 placement tries)
 
 
 class SyntheticVOC(Sequence[Sample]):
@@ -79,9 +80,10 @@ class SyntheticVOC(Sequence[Sample]):
         channels of ``Sample.classes`` are always 0. Default :data:`DEFAULT_ACTIVE_CLASSES`, or
         every class when ``class_names`` is given without ``active_classes``.
     objects_per_image
-        Inclusive range ``(min, max)`` of objects per image, default ``(1, 3)``; each object's
-        class is drawn uniformly from ``active_classes``. An object that finds no free place in
-        ``30`` tries is left out, so rare crowded images may hold fewer than ``min`` (never 0).
+        Inclusive range ``(min, max)`` of objects per image, default ``(1, 3)``, ``max`` at most
+        32; each object's class is drawn uniformly from ``active_classes``. An object that finds
+        no free place in ``30`` tries is left out, so rare crowded images may hold fewer than
+        ``min`` (never 0).
     object_scale
         Range of an object's length (major axis) as a fraction of ``image_size``, default
         ``(0.2, 0.5)``. Widths are 0.45-0.8 of the length.
@@ -244,6 +246,9 @@ class SyntheticVOC(Sequence[Sample]):
         low, high = _check_range("objects_per_image", objects_per_image, integer=True)
         if low < 1:
             raise ValueError(f"objects_per_image: needs at least 1 object, got {objects_per_image}")
+        if high > _MAX_OBJECTS:
+            raise ValueError(f"objects_per_image: at most {_MAX_OBJECTS} objects per image, got "
+                             f"{objects_per_image}")
         self.objects_per_image = (int(low), int(high))
         low, high = _check_range("object_scale", object_scale)
         if not (0 < low and high <= 0.9):
