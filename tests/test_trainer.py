@@ -3,6 +3,7 @@ plain single-process run."""
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 
@@ -11,6 +12,7 @@ import pytest
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DistributedSampler
 
 from wsss.data.loader import AugmentedDataset
@@ -178,7 +180,15 @@ def _ddp_worker(rank: int, world: int, port: int, out: str) -> None:
     try:
         m = model()
         ctx = DistContext(rank=rank, world_size=world)
-        train(m, dataset(), classifier_step, CONFIG, None, ctx=ctx, progress=False)
+        gc.disable()  # only the trainer's own collection may free the DDP wrapper's cycles
+        try:
+            train(m, dataset(), classifier_step, CONFIG, None, ctx=ctx, progress=False)
+            # no DDP wrapper (and its hold on the process group) outlives the training
+            alive = [o for o in gc.get_objects() if isinstance(o, DistributedDataParallel)]
+        finally:
+            gc.enable()
+        if alive:
+            raise AssertionError(f"rank {rank}: {len(alive)} DDP wrapper(s) outlived train()")
         if rank == 0:
             torch.save(weights(m), out)
     finally:
