@@ -1,0 +1,83 @@
+"""benchmarks/synthetic_presets.py: the table over presets, from hand-written results.json files,
+and one tiny sweep end to end."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from wsss.engine import DataConfig
+from wsss.engine.compare import CompareConfig
+
+SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_presets.py"
+
+
+@pytest.fixture(scope="module")
+def sweep():
+    spec = importlib.util.spec_from_file_location("synthetic_presets", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def run(method, seed, miou, *, on_object, on_background, proxy, deeplab=None, branch_a=None):
+    return {"method": method, "seed": seed, "attention_miou": miou, "attention_threshold": 0.3,
+            "leak": {"on_object": on_object, "on_background": on_background,
+                     "object_pixels": 10, "background_pixels": 30},
+            "proxy_miou": proxy, "proxy_ignored": 0.05, "deeplab_miou": deeplab,
+            "step_miou": [], "seconds": 1.0, "branch_a_miou": branch_a}
+
+
+def test_table_from_hand_written_results(sweep, tmp_path):
+    results = {
+        "class_names": ["cat", "dog"],
+        "runs": [
+            run("cam", 0, 0.40, on_object=0.50, on_background=0.10, proxy=0.70, deeplab=0.60),
+            run("seenet", 0, 0.46, on_object=0.60, on_background=0.14, proxy=0.74, deeplab=0.66,
+                branch_a=0.42),
+            run("cam", 1, 0.44, on_object=0.52, on_background=0.12, proxy=0.72),
+            run("seenet", 1, 0.43, on_object=0.62, on_background=0.16, proxy=0.76, branch_a=0.41),
+        ],
+        "ground_truth": [{"seed": 0, "miou": 0.80, "class_iou": [0.95, 0.70, 0.75],
+                          "min_class_iou": 0.70, "seconds": 1.0}],
+    }
+    (tmp_path / "texture").mkdir()
+    (tmp_path / "texture" / "results.json").write_text(json.dumps(results))
+    sweep.write_table(tmp_path, ["texture", "hard"])  # "hard" has not run: no row
+    table = (tmp_path / "presets.md").read_text()
+    # margins seed by seed: +6 and -1 points -> mean 2.5, sd sqrt(24.5) = 4.9497
+    assert ("| `texture` | 0,1 | 42.0 ± 2.8 | 41.5 ± 0.7 | 44.5 ± 2.1 | +2.5 ± 4.9 | 75.0 ± 1.4 "
+            "| 66.0 (n = 1) | 60.0 (n = 1) | 80.0 (n = 1) | 70.0 |") in table
+    assert "| `texture` | 51.0 ± 1.4 | 11.0 ± 1.4 | 61.0 ± 1.4 | 15.0 ± 1.4 |" in table
+    assert "hard" not in table
+    record = json.loads((tmp_path / "presets.json").read_text())
+    assert record[0]["margin"]["mean"] == pytest.approx(0.025)
+    assert record[0]["gt_classes"] == [0.95, 0.70, 0.75]
+
+
+def test_tiny_sweep_end_to_end(sweep, tmp_path, monkeypatch):
+    tiny = {"synthetic_train": 6, "synthetic_val": 4, "image_size": 48}
+    real = CompareConfig
+
+    def small(**kwargs):  # the real sweep at a test's size: tiny data, two steps per training
+        kwargs["data"] = DataConfig(**{**tiny, "synthetic_preset": kwargs["data"].synthetic_preset})
+        return real(**kwargs, iterations={"pretrain": 2, "classifier": 2, "deeplab": 2},
+                    batch_size=4)
+
+    monkeypatch.setattr(sweep, "CompareConfig", small)
+    root = tmp_path / "presets"
+    sweep.main(["--run-root", str(root), "--presets", "shape", "--methods", "cam", "seenet",
+                "--seeds", "2", "--deeplab", "--deeplab-seeds", "1", "--ground-truth",
+                "--figures", "0"])
+    saved = json.loads((root / "shape" / "results.json").read_text())
+    assert [(r["method"], r["seed"]) for r in saved["runs"]] == [
+        ("cam", 0), ("seenet", 0), ("cam", 1), ("seenet", 1)]
+    assert [r["seed"] for r in saved["ground_truth"]] == [0]
+    assert json.loads((root / "shape" / "config.json").read_text())["dataset"]["arguments"][
+        "preset"] == "shape"
+    assert "| `shape` | 0,1 |" in (root / "presets.md").read_text()
