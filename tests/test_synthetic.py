@@ -23,6 +23,7 @@ from wsss.data.synthetic import (
     render_preview,
     synthetic_dataset,
 )
+from wsss.data.synthetic.draw import _Canvas, _class_texture, _Texture
 
 DEFAULT_INDICES = {VOC_CLASSES.index(name) for name in DEFAULT_ACTIVE_CLASSES}
 NO_CORRUPTION = SaliencyQuality.perfect()
@@ -290,10 +291,19 @@ def test_part_names_the_class_and_the_body_only_weakly() -> None:
     assert body_strong > 0.9
 
 
+def _stripe_sign(rows: np.ndarray, cols: np.ndarray, angle: float, period: float) -> np.ndarray:
+    """+1 on the set half of stripes with normal ``angle`` and ``period`` px, -1 elsewhere."""
+    phase = (cols * math.cos(angle) + rows * math.sin(angle)) / period
+    return np.where(phase % 1 < 0.5, 1, -1)
+
+
 def _evidence(data: SyntheticVOC) -> dict[str, np.ndarray]:
     """Per object: mean body and part RGB, and the match of body and part to each texture."""
-    # the five default classes' textures, by VOC index: (stripe normal in degrees, period px)
-    textures = {0: (0, 3), 6: (45, 3), 7: (90, 3), 11: (135, 3), 14: (0, 4)}
+    # the five default classes' textures, by VOC index: (stripe normal in degrees, period px,
+    # checks): vertical stripes, horizontal stripes, upright checks, diagonal checks, then
+    # vertical stripes of period 4
+    textures = {0: (0, 3, False), 6: (90, 3, False), 7: (0, 3, True), 11: (45, 3, True),
+                14: (0, 4, False)}
     out: dict[str, list] = {"body": [], "part": [], "body_texture": [], "part_texture": [],
                             "class": []}  # fmt: skip
     for i in range(len(data)):
@@ -307,10 +317,12 @@ def _evidence(data: SyntheticVOC) -> dict[str, np.ndarray]:
                 out[region].append(image[mask].mean(axis=0))
                 grey = image[mask].mean(axis=1)
                 matches = []
-                for degrees, period in textures.values():
-                    t = math.radians(degrees)
-                    phase = (cols[mask] * math.cos(t) + rows[mask] * math.sin(t)) / period
-                    matches.append(((grey - grey.mean()) * np.where(phase % 1 < 0.5, 1, -1)).mean())
+                for degrees, period, checks in textures.values():
+                    sign = _stripe_sign(rows[mask], cols[mask], math.radians(degrees), period)
+                    if checks:  # set where exactly one of the two stripe sets is
+                        sign = -sign * _stripe_sign(rows[mask], cols[mask],
+                                                    math.radians(degrees + 90), period)
+                    matches.append(((grey - grey.mean()) * sign).mean())
                 out[f"{region}_texture"].append(matches)
             out["class"].append(obj.class_index)
     return {key: np.array(value) for key, value in out.items()}
@@ -336,6 +348,33 @@ def test_texture_preset_moves_the_class_evidence_from_colour_to_texture() -> Non
     # ... where the texture does, and by default it does not (on the body)
     assert accuracy["texture", "body_texture"] > 0.9 and accuracy["texture", "part_texture"] > 0.97
     assert accuracy["default", "body_texture"] < 0.35
+
+
+def _power_spectrum(pattern: np.ndarray) -> np.ndarray:
+    """The 2-D power spectrum of a +-1 pattern: unchanged by a translation of the pattern."""
+    return np.abs(np.fft.fft2(np.where(pattern, 1.0, -1.0)))
+
+
+def test_class_textures_are_distinct_and_survive_a_horizontal_flip() -> None:
+    # The recipes flip training images horizontally: a class texture must stay itself under a
+    # flip (up to a shift), or two classes whose textures are mirror images (stripes at 45 and
+    # 135 degrees) become one class to the network.
+    canvas = _Canvas(64, np.random.default_rng(0))
+    window = (slice(0, 64), slice(0, 64))
+    spectra = []
+    for rank in range(20):
+        pattern = _class_texture(rank).pattern(canvas, window)
+        spectrum, mirrored = _power_spectrum(pattern), _power_spectrum(pattern[:, ::-1])
+        assert np.abs(spectrum - mirrored).max() < 0.1 * spectrum.max(), rank
+        spectra.append(spectrum)
+    for i in range(20):
+        for j in range(i + 1, 20):
+            gap = np.abs(spectra[i] - spectra[j]).max() / max(spectra[i].max(), spectra[j].max())
+            assert gap > 0.5, (i, j)
+    # the check can fail: diagonal stripes are the mirror image of the other diagonal
+    diagonal = _Texture(math.pi / 4, 3.0).pattern(canvas, window)
+    assert np.abs(_power_spectrum(diagonal) - _power_spectrum(diagonal[:, ::-1])).max() > (
+        0.9 * _power_spectrum(diagonal).max())
 
 
 # ------------------------------------------------------------------------------ saliency

@@ -11,9 +11,11 @@ Class styles
       distinct colours;
     - stripes of the colour part: normal direction ``(r mod 4) * 45`` degrees, period
       ``3 + (r div 4) mod 3`` pixels;
-    - texture (:func:`_class_texture`): the same stripes for ``r < 12``, then checks (two
-      crossed stripe sets) of direction ``0`` or ``45`` degrees and period 3-6 px, twenty
-      different textures in all;
+    - texture (:func:`_class_texture`): family ``r mod 4`` (vertical stripes, horizontal
+      stripes, upright checks, diagonal checks) with period ``3 + r div 4`` px (3-7 px), twenty
+      different textures in all, each its own mirror image (the recipes flip images
+      horizontally, so two classes whose textures were mirror images of each other, like
+      stripes at 45 and 135 degrees, would be the same class to a network trained that way);
     - outline (:func:`_class_shape`): entry ``r mod n`` of the dataset's ``n`` body shapes.
 """
 
@@ -280,12 +282,15 @@ def _class_part_style(rank: int) -> tuple[float, float, float]:
 
 
 def _class_texture(rank: int) -> _Texture:
-    """The class's texture: its part stripes for ranks below 12, then checks (see the module)."""
-    if rank < 12:
-        _, orientation, period = _class_part_style(rank)
-        return _Texture(orientation, period)
-    rest = rank - 12
-    return _Texture((rest % 2) * math.pi / 4, 3.0 + rest // 2, checks=True)
+    """The class's texture, unchanged by a horizontal flip (see the module).
+
+    Families ``rank mod 4``: stripes with a horizontal normal (vertical stripes), stripes with
+    a vertical normal, checks along the axes, checks along the diagonals; period
+    ``3 + rank div 4`` px.
+    """
+    family, period = rank % 4, 3.0 + rank // 4
+    angle = math.pi / 4 if family == 3 else (math.pi / 2 if family == 1 else 0.0)
+    return _Texture(angle, period, checks=family >= 2)
 
 
 def _class_shape(rank: int, shapes: Sequence[str]) -> str:
