@@ -13,6 +13,9 @@ on the background, proxy-label mIoU, DeepLab on SeeNet's proxies and on the grou
     python benchmarks/synthetic_presets.py --methods cam seenet --seeds 3 --deeplab \\
         --deeplab-seeds 1 --ground-truth
     python benchmarks/synthetic_presets.py --table
+    # a longer DeepLab schedule, in its own run root
+    python benchmarks/synthetic_presets.py --run-root runs/presets_long --methods --seeds 1 \
+        --ground-truth --deeplab-iterations 1600 --presets shape
 """
 
 from __future__ import annotations
@@ -41,6 +44,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deeplab", action=argparse.BooleanOptionalAction, default=False)
     parser.add_argument("--deeplab-seeds", type=int, help="DeepLab for the first N seeds only")
     parser.add_argument("--ground-truth", action=argparse.BooleanOptionalAction, default=False)
+    parser.add_argument("--pretrain-iterations", type=int, help="backbone pretraining steps")
+    parser.add_argument("--classifier-iterations", type=int, help="steps of every classifier")
+    parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps (a longer schedule)")
     parser.add_argument("--figures", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table", action="store_true", help="only write the table")
@@ -133,12 +139,15 @@ def main(argv: list[str] | None = None) -> None:
     root = Path(args.run_root)
     if not args.table:
         torch.set_num_threads(args.threads)
+        iterations = {k: v for k, v in (("pretrain", args.pretrain_iterations),
+                                        ("classifier", args.classifier_iterations),
+                                        ("deeplab", args.deeplab_iterations)) if v is not None}
         for preset in args.presets:
             config = CompareConfig(
                 data=DataConfig(synthetic_preset=preset), methods=tuple(args.methods),
                 seeds=tuple(range(args.seeds)), deeplab=args.deeplab,
                 deeplab_seeds=args.deeplab_seeds, ground_truth=args.ground_truth,
-                figures=args.figures)
+                iterations=iterations, figures=args.figures)
             print(f"== {preset}", flush=True)
             compare_methods(config, root / preset, resume=True, progress=False)
     write_table(root, args.presets)

@@ -66,18 +66,21 @@ def test_tiny_sweep_end_to_end(sweep, tmp_path, monkeypatch):
 
     def small(**kwargs):  # the real sweep at a test's size: tiny data, two steps per training
         kwargs["data"] = DataConfig(**{**tiny, "synthetic_preset": kwargs["data"].synthetic_preset})
-        return real(**kwargs, iterations={"pretrain": 2, "classifier": 2, "deeplab": 2},
+        assert kwargs.pop("iterations") == {"deeplab": 3}  # the flag reaches the harness
+        return real(**kwargs, iterations={"pretrain": 2, "classifier": 2, "deeplab": 3},
                     batch_size=4)
 
     monkeypatch.setattr(sweep, "CompareConfig", small)
     root = tmp_path / "presets"
     sweep.main(["--run-root", str(root), "--presets", "shape", "--methods", "cam", "seenet",
                 "--seeds", "2", "--deeplab", "--deeplab-seeds", "1", "--ground-truth",
-                "--figures", "0"])
+                "--deeplab-iterations", "3", "--figures", "0"])
     saved = json.loads((root / "shape" / "results.json").read_text())
     assert [(r["method"], r["seed"]) for r in saved["runs"]] == [
         ("cam", 0), ("seenet", 0), ("cam", 1), ("seenet", 1)]
     assert [r["seed"] for r in saved["ground_truth"]] == [0]
+    steps = (root / "shape" / "seed_0" / "ground_truth" / "deeplab" / "metrics.jsonl").read_text()
+    assert json.loads(steps.splitlines()[-1])["iteration"] == 3
     assert json.loads((root / "shape" / "config.json").read_text())["dataset"]["arguments"][
         "preset"] == "shape"
     assert "| `shape` | 0,1 |" in (root / "presets.md").read_text()
