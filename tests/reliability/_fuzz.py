@@ -266,11 +266,12 @@ def _probs(h: int = 4, w: int = 5) -> np.ndarray:
     return p
 
 
-def _head_output():
+def _head_output(head_class: type[nn.Module] | None = None):
+    """The output of a two-class head (``SelfErasingHead`` by default) on random features."""
     from wsss import SelfErasingHead
 
     torch.manual_seed(0)
-    head = SelfErasingHead(3, 2, hidden_channels=4, dropout=0.0)
+    head = (head_class or SelfErasingHead)(3, 2, hidden_channels=4, dropout=0.0)
     with torch.no_grad():
         return head(torch.rand(2, 3, 3, 3), torch.tensor([[1, 0], [0, 1]]))
 
@@ -619,15 +620,6 @@ def _batch() -> list[dict[str, Any]]:
     return items
 
 
-def _acol_output():
-    from wsss.models import ACoLHead
-
-    torch.manual_seed(0)
-    head = ACoLHead(3, 2, hidden_channels=4, dropout=0.0)
-    with torch.no_grad():
-        return head(torch.rand(2, 3, 3, 3), torch.tensor([[1, 0], [0, 1]]))
-
-
 def _registry_more() -> dict[str, Entry]:
     from wsss.data import AugmentedDataset, COCOAnnotation, RandomHorizontalFlip
     from wsss.engine import (
@@ -640,6 +632,7 @@ def _registry_more() -> dict[str, Entry]:
         evaluate,
     )
     from wsss.engine.steps import classifier_step
+    from wsss.models import ACoLHead
 
     e = _engine()
     data = e.dataset
@@ -699,7 +692,7 @@ def _registry_more() -> dict[str, Entry]:
         "ACoL": Entry([
             Stage("ACoL", {"backbone": _vgg(), "num_classes": 2, "hidden_channels": 4}),
             Stage("__call__", {"images": torch.rand(2, 3, 16, 16), "labels": labels})]),
-        "acol_loss": one("acol_loss", output=_acol_output(), labels=labels),
+        "acol_loss": one("acol_loss", output=_head_output(ACoLHead), labels=labels),
         "pamr": one("pamr", image=torch.rand(1, 3, 6, 6), masks=torch.rand(1, 2, 6, 6),
                     iterations=2, dilations=(1, 2), eps=1e-5),
         "pamr_affinities": one("pamr_affinities", image=torch.rand(1, 3, 6, 6),

@@ -55,6 +55,7 @@ from .._validation import MAX_COUNT, check_bool, check_int, check_real
 from ..data.erasing import DEFAULT_THRESHOLD, ErasedImages
 from ..data.protocol import describe_dataset
 from ..data.sample import Sample
+from ..metrics import SegmentationScores
 from ._arguments import check_stage_args
 from .build import InMemory, class_names, load_trained
 from .compare_results import CompareResult, GroundTruthRun, MethodRun, summarise
@@ -355,14 +356,7 @@ class _Harness:
         proxy = label_quality(self.train_set, labels)
         deeplab = None
         if config.deeplab and config.deeplab_seed(seed):
-            assert self.val_set is not None
-            seg_cfg = self.recipe.deeplab.model("deeplab_largefov", weights=self.weights,
-                                                weights_format=self.weights_format)
-            seg = self.trained(seg_cfg, self.train_set,
-                               with_changes(self.recipe.deeplab_train, seed=seed),
-                               folder / "deeplab", labels_from=labels)
-            deeplab = evaluate(seg, self.val_set, normalizer=seg_cfg.normalizer, ctx=self.ctx,
-                               progress=self.progress).miou
+            deeplab = self.deeplab(seed, folder / "deeplab", labels).miou
         result = MethodRun(name, seed, curve.best_miou, curve.best_threshold, leak,
                            proxy.scores.miou, proxy.ignored, deeplab, step_miou,
                            time.perf_counter() - started, branch_a)
@@ -373,6 +367,19 @@ class _Harness:
         return result
 
 
+    def deeplab(self, seed: int, folder: Path, labels_from: Path | None) -> SegmentationScores:
+        """DeepLab-LargeFOV from the shared backbone, trained in ``folder`` with ``seed`` on the
+        proxy labels in ``labels_from`` (``None``: the ground truth), scored on the validation
+        images."""
+        assert self.val_set is not None
+        seg_cfg = self.recipe.deeplab.model("deeplab_largefov", weights=self.weights,
+                                            weights_format=self.weights_format)
+        seg = self.trained(seg_cfg, self.train_set,
+                           with_changes(self.recipe.deeplab_train, seed=seed), folder,
+                           labels_from=labels_from)
+        return evaluate(seg, self.val_set, normalizer=seg_cfg.normalizer, ctx=self.ctx,
+                        progress=self.progress)
+
     def run_ground_truth(self, seed: int) -> GroundTruthRun:
         """DeepLab on the ground-truth masks with ``seed``, scored on the validation images."""
         folder = self.root / f"seed_{seed}" / "ground_truth"
@@ -382,13 +389,7 @@ class _Harness:
             return GroundTruthRun.from_dict(json.loads(scores.read_text()))
         self.log(f"[compare] DeepLab on the ground truth, seed {seed} ...")
         started = time.perf_counter()
-        assert self.val_set is not None
-        seg_cfg = self.recipe.deeplab.model("deeplab_largefov", weights=self.weights,
-                                            weights_format=self.weights_format)
-        seg = self.trained(seg_cfg, self.train_set,
-                           with_changes(self.recipe.deeplab_train, seed=seed), folder / "deeplab")
-        measured = evaluate(seg, self.val_set, normalizer=seg_cfg.normalizer, ctx=self.ctx,
-                            progress=self.progress)
+        measured = self.deeplab(seed, folder / "deeplab", None)
         result = GroundTruthRun(seed, measured.miou,
                                 tuple(None if np.isnan(v) else float(v) for v in measured.iou),
                                 time.perf_counter() - started)
