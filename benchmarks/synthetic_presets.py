@@ -28,6 +28,7 @@ from typing import Any
 
 import torch
 
+from wsss.balance import CLASS_WEIGHTINGS
 from wsss.data import SYNTHETIC_PRESETS
 from wsss.engine import DataConfig
 from wsss.engine.compare import METHODS, CompareConfig, compare_methods
@@ -47,6 +48,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--pretrain-iterations", type=int, help="backbone pretraining steps")
     parser.add_argument("--classifier-iterations", type=int, help="steps of every classifier")
     parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps (a longer schedule)")
+    parser.add_argument("--deeplab-class-weighting", choices=CLASS_WEIGHTINGS,
+                        help="DeepLab's pixel-loss class weights (default: none)")
     parser.add_argument("--figures", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table", action="store_true", help="only write the table")
@@ -147,7 +150,8 @@ def main(argv: list[str] | None = None) -> None:
                 data=DataConfig(synthetic_preset=preset), methods=tuple(args.methods),
                 seeds=tuple(range(args.seeds)), deeplab=args.deeplab,
                 deeplab_seeds=args.deeplab_seeds, ground_truth=args.ground_truth,
-                iterations=iterations, figures=args.figures)
+                iterations=iterations, figures=args.figures,
+                deeplab_class_weighting=args.deeplab_class_weighting)
             print(f"== {preset}", flush=True)
             compare_methods(config, root / preset, resume=True, progress=False)
     write_table(root, args.presets)

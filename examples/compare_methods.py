@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from wsss.balance import CLASS_WEIGHTINGS
 from wsss.engine import cli, init_distributed
 from wsss.engine.compare import METHODS, CompareConfig, CompareResult, compare_methods
 
@@ -41,6 +42,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="steps of the synthetic recipe's backbone pretraining")
     parser.add_argument("--classifier-iterations", type=int, help="steps of every classifier")
     parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps")
+    parser.add_argument("--deeplab-class-weighting", choices=CLASS_WEIGHTINGS,
+                        help="DeepLab's pixel-loss class weights (default: the recipe's, none)")
     parser.add_argument("--batch-size", type=int, help="effective batch of every training")
     parser.add_argument("--figures", type=int, default=4, help="images in the figures")
     cli.add_data_args(parser)
@@ -62,7 +65,7 @@ def main(argv: list[str] | None = None) -> CompareResult:
             seeds=tuple(range(args.seeds)), ae_steps=args.ae_steps, ae_threshold=args.ae_threshold,
             iterations=iterations, batch_size=args.batch_size, deeplab=args.deeplab,
             figures=args.figures, ground_truth=args.ground_truth,
-            deeplab_seeds=args.deeplab_seeds)
+            deeplab_seeds=args.deeplab_seeds, deeplab_class_weighting=args.deeplab_class_weighting)
     except ValueError as exc:
         raise SystemExit(f"error: {exc}") from exc
     ctx = init_distributed(cli.device_arg(args))

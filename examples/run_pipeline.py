@@ -22,6 +22,7 @@ import argparse
 import shutil
 from pathlib import Path
 
+from wsss.balance import CLASS_WEIGHTINGS
 from wsss.engine import PipelineConfig, PipelineResult, cli, init_distributed, run_pipeline
 
 
@@ -32,6 +33,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="steps of the synthetic recipe's backbone pretraining")
     parser.add_argument("--classifier-iterations", type=int, help="SeeNet / CAM steps")
     parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps")
+    parser.add_argument("--deeplab-class-weighting", choices=CLASS_WEIGHTINGS,
+                        help="DeepLab's pixel-loss class weights (default: the recipe's, none)")
     parser.add_argument("--batch-size", type=int, help="effective batch of every training")
     parser.add_argument("--micro-batch", type=int, help="images per forward pass (accumulation)")
     parser.add_argument("--seed", type=int, help="training seed of every network")
@@ -77,6 +80,7 @@ def main(argv: list[str] | None = None) -> PipelineResult:
                                       ("classifier", args.classifier_iterations),
                                       ("deeplab", args.deeplab_iterations)) if v is not None},
         batch_size=args.batch_size, micro_batch=args.micro_batch, seed=args.seed,
+        deeplab_class_weighting=args.deeplab_class_weighting,
         baseline_deeplab=args.baseline_deeplab, proxy=args.proxy, refine=args.refine,
         crf=args.crf, figures=args.figures,
         diagnostics=args.diagnostics, skip_bad=args.skip_bad,

@@ -40,7 +40,8 @@ from torch import nn
 import wsss
 
 #: Modules whose ``__all__`` is fuzzed besides the packages found by walking ``wsss``.
-BASE_MODULES = ("wsss", "wsss.data", "wsss.models", "wsss.metrics", "wsss.crf", "wsss.io")
+BASE_MODULES = ("wsss", "wsss.data", "wsss.models", "wsss.metrics", "wsss.crf", "wsss.io",
+                "wsss.balance")
 
 #: Packages being rebuilt: their names are listed but not yet required to have an entry.
 #: Remove a package from here when its entries are added to REGISTRY.
@@ -53,7 +54,8 @@ SKIP: dict[str, str] = {
          "SPLITS", "TORCHVISION", "VOC_CLASSES", "RESNET101_LAYERS", "RESNET_TINY_LAYERS",
          "RESNET_TINY_WIDTH", "VGG16_CHANNELS", "VGG16_NARROW_WIDTH", "VGG_LAYOUTS",
          "ORACLE_NOTE", "PROFILE_REGIONS", "VOC_LABEL_NAMES", "ZONES", "CRF_PRESETS",
-         "DEEPLAB_V1", "OAA", "PARAMETER_ROLES", "MIN_KERNEL_WIDTH", "MAX_COMPAT"),
+         "DEEPLAB_V1", "OAA", "PARAMETER_ROLES", "MIN_KERNEL_WIDTH", "MAX_COMPAT",
+         "CLASS_WEIGHTINGS"),
         "a constant",
     ),
     **dict.fromkeys(
@@ -299,6 +301,10 @@ def _registry() -> dict[str, Entry]:
                                 mask=torch.tensor([-1.0, 0.0, 1.0]).repeat(2, 4, 1)[:, :, :4]),
         "ConditionalReLU": Entry([Stage("ConditionalReLU"), Stage("__call__", {
             "x": torch.randn(2, 3, 4, 4), "mask": torch.ones(2, 4, 4)})]),
+        "class_balance_weights": one("class_balance_weights",
+                                     counts=torch.tensor([6.0, 2.0, 0.0, 2.0]), mode="inverse"),
+        "logit_adjustment": one("logit_adjustment", weights=torch.tensor([0.5, 2.0, 0.0])),
+        "pixel_class_counts": one("pixel_class_counts", labels=[label_map], num_classes=3),
         "harmonic_mean": one("harmonic_mean", a=np.full((2, 3), 0.5, np.float32),
                              b=np.full((2, 3), 0.25, np.float32), eps=1e-5),
         "fuse_saliency": one("fuse_saliency", attention=att.numpy(),

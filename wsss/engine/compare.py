@@ -141,6 +141,9 @@ class CompareConfig:
     deeplab_seeds
         DeepLab (on proxy labels and on the ground truth) runs for the first ``deeplab_seeds``
         of ``seeds`` only; ``None``: for all of them.
+    deeplab_class_weighting
+        As in :class:`~wsss.engine.PipelineConfig`: DeepLab's class weighting of the pixel
+        loss, for every DeepLab of the run (proxy labels and ground truth alike).
     figures
         Images in the report's figures.
 
@@ -169,6 +172,7 @@ class CompareConfig:
     figures: int = 4
     ground_truth: bool = False
     deeplab_seeds: int | None = None
+    deeplab_class_weighting: str | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.data, DataConfig):
@@ -203,7 +207,8 @@ class CompareConfig:
         """The :class:`~wsss.engine.PipelineConfig` with the same data, recipe and weights."""
         return PipelineConfig(data=self.data, recipe=self.recipe, backbone=self.backbone,
                               weights=self.weights, weights_format=self.weights_format,
-                              iterations=self.iterations, batch_size=self.batch_size)
+                              iterations=self.iterations, batch_size=self.batch_size,
+                              deeplab_class_weighting=self.deeplab_class_weighting)
 
     def resolved_recipe(self) -> Recipe:
         """The recipe with the replacements applied (as :class:`~wsss.engine.PipelineConfig`)."""

@@ -26,6 +26,7 @@ from typing import Any
 from torch import nn
 
 from .._validation import MAX_COUNT, check_bool, check_choice, check_int, check_path
+from ..balance import CLASS_WEIGHTINGS
 from ..data.protocol import describe_dataset
 from ..data.sample import Sample
 from ..metrics import SegmentationScores, ThresholdCurve
@@ -77,6 +78,9 @@ class PipelineConfig:
         ``None`` and a recipe that pretrains, the pretrained backbone.
     iterations
         Replaces the step counts: ``{"pretrain" | "classifier" | "deeplab": steps}``.
+    deeplab_class_weighting
+        Replaces DeepLab's class weighting of the pixel loss (``"none"``, ``"inverse"``,
+        ``"sqrt_inverse"``; see :class:`~wsss.engine.TrainConfig`); ``None``: the recipe's.
     batch_size, micro_batch, seed
         Replace every training's effective batch, images per forward pass and seed.
     baseline_deeplab
@@ -117,6 +121,7 @@ class PipelineConfig:
     batch_size: int | None = None
     micro_batch: int | None = None
     seed: int | None = None
+    deeplab_class_weighting: str | None = None
     baseline_deeplab: bool = True
     proxy: str = "saliency"
     refine: str = "none"
@@ -154,6 +159,9 @@ class PipelineConfig:
             raise ValueError(f"iterations: expected keys among {keys}, got {unknown}")
         if isinstance(self.figures, bool) or not isinstance(self.figures, int) or self.figures < 0:
             raise ValueError(f"figures: expected an int >= 0, got {self.figures!r}")
+        if self.deeplab_class_weighting is not None:
+            check_choice("deeplab_class_weighting", self.deeplab_class_weighting,
+                         CLASS_WEIGHTINGS)
         if self.proxy not in PROXY_ROUTES:
             raise ValueError(f"proxy: expected one of {PROXY_ROUTES}, got {self.proxy!r}")
         if self.refine not in REFINERS:
@@ -172,7 +180,10 @@ class PipelineConfig:
 
         changes: dict[str, Any] = {
             "classifier_train": train(recipe.classifier_train, "classifier"),
-            "deeplab_train": train(recipe.deeplab_train, "deeplab"),
+            "deeplab_train": with_changes(recipe.deeplab_train,
+                                          iterations=self.iterations.get("deeplab"),
+                                          class_weighting=self.deeplab_class_weighting,
+                                          **common),
             "pretrain_train": train(recipe.pretrain_train, "pretrain"),
         }
         if self.backbone is not None:

@@ -16,6 +16,7 @@ network comes from the dataset.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
@@ -24,6 +25,7 @@ import torch
 from torch import nn
 
 from .._validation import MAX_SIDE, check_int, check_path
+from ..balance import class_balance_weights, logit_adjustment, pixel_class_counts
 from ..cam import CAMExtractor
 from ..data.loader import AugmentedDataset
 from ..data.relabel import WithLabels
@@ -103,6 +105,11 @@ def train_model(
 ) -> tuple[nn.Module, TrainResult]:
     """Train a classifier (``seenet``, ``cam_classifier``) or ``deeplab_largefov`` on ``dataset``.
 
+    With ``train_config.class_weighting`` (DeepLab only) the pixel loss weights each class by
+    its frequency in the training labels (:func:`~wsss.balance.class_balance_weights`, written
+    to ``class_weights.json``), and the saved model's class logits are then shifted by
+    :func:`~wsss.balance.logit_adjustment`, so that it predicts the unweighted posterior.
+
     Classifiers learn from image-level labels only, on the images that name at least one
     class (an image without any class teaches a classifier nothing about where a class is; the
     number left out is logged); the segmentation network learns from the pixel labels of the
@@ -164,12 +171,52 @@ def train_model(
                       f"class and are left out of classifier training")
     if labels_from is not None:
         source = WithLabels(source, labels_from)
+    step = _STEPS[model_config.name]
+    finalize = None
+    if train_config.class_weighting != "none":
+        if model_config.name != "deeplab_largefov":
+            raise ValueError(f"train_config.class_weighting: weights a segmentation loss; "
+                             f"{model_config.name!r} learns image labels (use 'none')")
+        weights = _class_weights(source, len(names) + 1, train_config.class_weighting)
+        if ctx is None or ctx.is_main:
+            shown = ", ".join(f"{n} {w:.2f}" for n, w in zip(("background", *names),
+                                                            weights.tolist(), strict=True))
+            print(f"[{model_config.name}] {train_config.class_weighting} class weights: {shown}")
+            if run is not None:
+                run.write_json("class_weights.json", {
+                    "class_weighting": train_config.class_weighting,
+                    "classes": ["background", *names], "weights": weights.tolist(),
+                    "logit_adjustment": logit_adjustment(weights).tolist()})
+        step = functools.partial(segmentation_step, class_weights=weights)
+        finalize = functools.partial(_adjust_logits, offsets=logit_adjustment(weights))
     augmented = AugmentedDataset(source, train_transform(crop, model_config.normalizer),
                                  model_config.normalizer, seed=train_config.seed)
-    result = train(model, augmented, _STEPS[model_config.name], train_config, run, ctx=ctx,
+    result = train(model, augmented, step, train_config, run, ctx=ctx,
                    resume=resume, stop_after=stop_after, progress=progress,
-                   desc=model_config.name)
+                   desc=model_config.name, finalize=finalize)
     return model, result
+
+
+def _adjust_logits(model: nn.Module, offsets: torch.Tensor) -> None:
+    """Add ``offsets`` to DeepLab's class logits (its ``fc8`` bias): see
+    :func:`~wsss.balance.logit_adjustment`."""
+    bias = model.fc8.bias
+    if not isinstance(bias, torch.Tensor):
+        raise TypeError("model: expected DeepLab's fc8 with a bias")
+    with torch.no_grad():
+        bias += offsets.to(bias)
+
+
+def _class_weights(dataset: Sequence[Sample], num_classes: int, mode: str) -> torch.Tensor:
+    """Loss weights of ``mode`` from the pixel labels of every training image."""
+    def labels() -> Iterator[np.ndarray]:
+        for index in range(len(dataset)):
+            label = dataset[index].label
+            if label is None:
+                raise ValueError(f"dataset: image {index} has no pixel labels to weight "
+                                 f"classes by")
+            yield label
+    return class_balance_weights(pixel_class_counts(labels(), num_classes), mode)
 
 
 def pretrain_backbone(

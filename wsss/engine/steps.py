@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -81,9 +82,13 @@ def classifier_step(
 
 
 def segmentation_step(
-    model: nn.Module, batch: Mapping[str, Any]
+    model: nn.Module, batch: Mapping[str, Any], *, class_weights: Tensor | None = None
 ) -> tuple[Tensor, dict[str, float]]:
     """Segmentation: pixel cross-entropy with 255 ignored; logs the labelled-pixel fraction.
+
+    With ``class_weights`` ``w`` (``(K,)``, see :func:`~wsss.balance.class_balance_weights`)
+    the loss is the weighted mean ``sum_i w[y_i] CE_i / sum_i w[y_i]`` over the labelled pixels
+    ``i`` (PyTorch's weighted cross-entropy); bind it with :func:`functools.partial`.
 
     Examples
     --------
@@ -95,11 +100,18 @@ def segmentation_step(
     >>> loss, logs = segmentation_step(net, {"image": torch.rand(1, 3, 32, 32), "label": label})
     >>> logs["labelled"]
     0.25
+    >>> x, _ = torch.rand(1, 3, 32, 32), net.eval()
+    >>> plain = segmentation_step(net, {"image": x, "label": label})[0]
+    >>> twos = torch.full((21,), 2.0)  # a constant weight cancels in the weighted mean
+    >>> bool(torch.isclose(segmentation_step(net, {"image": x, "label": label},
+    ...                                      class_weights=twos)[0], plain))
+    True
     """
     label = batch["label"]
     logits = model(batch["image"])
     valid = label != IGNORE_INDEX
     if not bool(valid.any()):  # an all-ignored batch: a zero loss that keeps the graph
         return logits.sum() * 0.0, {"labelled": 0.0}
-    loss = F.cross_entropy(logits.float(), label, ignore_index=IGNORE_INDEX)
+    weight = None if class_weights is None else class_weights.to(logits.device, torch.float32)
+    loss = F.cross_entropy(logits.float(), label, weight=weight, ignore_index=IGNORE_INDEX)
     return loss, {"labelled": float(valid.float().mean())}

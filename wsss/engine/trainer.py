@@ -41,7 +41,8 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 from tqdm.auto import tqdm
 
-from .._validation import MAX_COUNT, check_bool, check_int, check_real
+from .._validation import MAX_COUNT, check_bool, check_choice, check_int, check_real
+from ..balance import CLASS_WEIGHTINGS
 from ..data.loader import pad_collate
 from ..io import load_latest_checkpoint, save_checkpoint
 from .distributed import DistContext
@@ -97,6 +98,12 @@ class TrainConfig:
         ``"none"``, ``"bf16"`` or ``"fp16"`` (autocast; meant for CUDA).
     channels_last
         Use the channels-last memory format (helps convolutions on recent GPUs).
+    class_weighting
+        Class weights of a segmentation network's pixel loss, from the training labels' class
+        frequencies: ``"none"`` (the papers' plain cross-entropy), ``"inverse"`` or
+        ``"sqrt_inverse"`` (:func:`~wsss.balance.class_balance_weights`); the trained model's
+        logits are then shifted back (:func:`~wsss.balance.logit_adjustment`). For data with
+        many classes whose pixels are few beside the background's; classifiers take ``"none"``.
 
     Examples
     --------
@@ -124,6 +131,7 @@ class TrainConfig:
     log_every: int = 10
     amp: Literal["none", "bf16", "fp16"] = "none"
     channels_last: bool = False
+    class_weighting: Literal["none", "inverse", "sqrt_inverse"] = "none"
 
     def __post_init__(self) -> None:
         for name in ("iterations", "batch_size", "checkpoint_every", "log_every"):
@@ -151,6 +159,7 @@ class TrainConfig:
         if self.amp not in ("none", "bf16", "fp16"):
             raise ValueError(f"amp: expected 'none', 'bf16' or 'fp16', got {self.amp!r}")
         check_real("lr", self.lr, minimum=0.0, exclusive_minimum=True)
+        check_choice("class_weighting", self.class_weighting, CLASS_WEIGHTINGS)
 
     def accumulation(self, world_size: int) -> tuple[int, int]:
         """``(micro_batch, accumulation_steps)`` for ``world_size`` processes."""
@@ -287,6 +296,7 @@ def train(
     stop_after: int | None = None,
     progress: bool = True,
     desc: str = "train",
+    finalize: Callable[[nn.Module], None] | None = None,
 ) -> TrainResult:
     """Train ``model`` in place with poly SGD; see the module docstring for the guarantees.
 
@@ -315,6 +325,10 @@ def train(
         Show a tqdm bar on rank 0.
     desc
         Name of the stage in logs and the progress bar.
+    finalize
+        Called on the model, on every process, once the last step is done and before
+        ``model.pt`` is written (e.g. the logit adjustment of a class-weighted loss); the
+        checkpoint keeps the weights as trained, so a resumed run finalizes them again.
 
     Returns
     -------
@@ -354,9 +368,13 @@ def train(
                         f"{type(step).__name__}")
     if not isinstance(desc, str):
         raise TypeError(f"desc: expected a str, got {type(desc).__name__}")
+    if finalize is not None and not callable(finalize):
+        raise TypeError(f"finalize: expected a callable (model) -> None, got "
+                        f"{type(finalize).__name__}")
     ctx = ctx or DistContext()
     with run.lock() if run is not None and ctx.is_main else nullcontext():
-        return _train(model, dataset, step, config, run, ctx, resume, stop_after, progress, desc)
+        return _train(model, dataset, step, config, run, ctx, resume, stop_after, progress, desc,
+                      finalize)
 
 
 def _train(
@@ -370,6 +388,7 @@ def _train(
     stop_after: int | None,
     progress: bool,
     desc: str,
+    finalize: Callable[[nn.Module], None] | None = None,
 ) -> TrainResult:
     micro, accumulation = config.accumulation(ctx.world_size)
     model.to(ctx.device)
@@ -489,6 +508,8 @@ def _train(
             del net
             gc.collect()
     done = iteration >= config.iterations
+    if done and finalize is not None:
+        finalize(model)
     if done and run is not None and ctx.is_main:
         save_checkpoint(model.state_dict(), run.model_path)
     ctx.barrier()
