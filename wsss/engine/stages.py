@@ -200,7 +200,8 @@ def train_model(
 def _adjust_logits(model: nn.Module, offsets: torch.Tensor) -> None:
     """Add ``offsets`` to DeepLab's class logits (its ``fc8`` bias): see
     :func:`~wsss.balance.logit_adjustment`."""
-    bias = model.fc8.bias
+    fc8 = getattr(model, "fc8", None)
+    bias = getattr(fc8, "bias", None)
     if not isinstance(bias, torch.Tensor):
         raise TypeError("model: expected DeepLab's fc8 with a bias")
     with torch.no_grad():
