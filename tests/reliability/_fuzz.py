@@ -823,6 +823,8 @@ def _registry_more() -> dict[str, Entry]:
                                 frequencies=np.array([0.5, 0.25]), ratio=0.8),
         "segmentation_check": one("segmentation_check", name="DeepLab", scores=scores,
                                   floor=0.05),
+        "class_weighting_hint": one("class_weighting_hint", missed=["DeepLab missed dog"],
+                                    class_weighting="none"),
         "synthetic_dataset": one("synthetic_dataset", preset="few_classes", num_images=2,
                                  image_size=48, seed=0, split="train"),
         "from_scratch": one("from_scratch", data=DataConfig(synthetic_train=2, image_size=48),

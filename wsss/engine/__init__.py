@@ -40,7 +40,13 @@ Examples
 from __future__ import annotations
 
 from .build import InMemory, build_model, class_names, load_dataset, load_trained
-from .checks import base_rate_loss, class_frequencies, classifier_check, segmentation_check
+from .checks import (
+    base_rate_loss,
+    class_frequencies,
+    class_weighting_hint,
+    classifier_check,
+    segmentation_check,
+)
 from .compare import METHODS as COMPARE_METHODS
 from .compare import CompareConfig, compare_methods
 from .compare_results import CompareResult
@@ -119,6 +125,7 @@ __all__ = [
     "build_sgd",
     "class_frequencies",
     "class_names",
+    "class_weighting_hint",
     "classifier_check",
     "compare_methods",
     "evaluate",

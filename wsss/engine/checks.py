@@ -23,7 +23,8 @@ from ..data.sample import Sample
 from ..data.subset import image_labels
 from ..metrics import SegmentationScores
 
-__all__ = ["base_rate_loss", "class_frequencies", "classifier_check", "segmentation_check"]
+__all__ = ["base_rate_loss", "class_frequencies", "class_weighting_hint", "classifier_check",
+           "segmentation_check"]
 
 
 def class_frequencies(dataset: Sequence[Sample]) -> np.ndarray:
@@ -130,3 +131,28 @@ def segmentation_check(name: str, scores: SegmentationScores, *, floor: float = 
     return [f"{name} did not learn class {cls} (IoU {iou:.1%})"
             for cls, iou, recall in zip(scores.class_names, scores.iou, scores.recall)
             if not math.isnan(recall) and iou < floor]
+
+
+def class_weighting_hint(missed: Sequence[str], class_weighting: str) -> str | None:
+    """What to try when DeepLab on the *ground truth* missed classes (``missed``: the warnings
+    of :func:`segmentation_check`) and its loss was unweighted; ``None`` otherwise.
+
+    Examples
+    --------
+    >>> hint = class_weighting_hint(["DeepLab on the ground truth did not learn class dog "
+    ...                              "(IoU 0.0%)"], "none")
+    >>> "--deeplab-class-weighting inverse" in hint
+    True
+    >>> class_weighting_hint([], "none") is None, class_weighting_hint(["..."], "inverse")
+    (True, None)
+    """
+    if isinstance(missed, (str, bytes)) or not isinstance(missed, Sequence):
+        raise TypeError(f"missed: expected a sequence of warnings, got {type(missed).__name__}")
+    if not isinstance(class_weighting, str):
+        raise TypeError(f"class_weighting: expected a str, got {type(class_weighting).__name__}")
+    if not missed or class_weighting != "none":
+        return None
+    return ("DeepLab did not learn every class even from the ground truth: with many classes or "
+            "scarce class evidence, try --deeplab-class-weighting inverse and a longer "
+            "--deeplab-iterations (docs: Synthetic benchmark, 'Does the recipe learn every "
+            "preset?')")

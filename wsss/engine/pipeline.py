@@ -32,7 +32,12 @@ from ..data.sample import Sample
 from ..metrics import SegmentationScores, ThresholdCurve
 from ._arguments import check_stage_args
 from .build import InMemory, class_names, load_dataset, load_trained
-from .checks import class_frequencies, classifier_check, segmentation_check
+from .checks import (
+    class_frequencies,
+    class_weighting_hint,
+    classifier_check,
+    segmentation_check,
+)
 from .config import WEIGHT_FORMATS, DataConfig, ModelConfig, Recipe, recipe_for, with_changes
 from .distributed import DistContext
 from .evaluation import LabelQuality
@@ -501,9 +506,11 @@ def _run(
         classifier_check("the CAM classifier", _final_loss(RunDir(root / "cam"), "loss"),
                          frequencies),
     ) if w is not None]
-    for name, label in (("ground truth", "DeepLab on the ground truth"),
-                        ("seenet", "DeepLab on SeeNet's proxy labels")):
-        warnings += segmentation_check(label, scores[name])
+    missed = segmentation_check("DeepLab on the ground truth", scores["ground truth"])
+    warnings += missed + segmentation_check("DeepLab on SeeNet's proxy labels", scores["seenet"])
+    hint = class_weighting_hint(missed, recipe.deeplab_train.class_weighting)
+    if hint is not None:
+        warnings.append(hint)
     scratch = from_scratch(data, config.weights)
     if scratch is not None:
         warnings.insert(0, scratch)
