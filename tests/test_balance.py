@@ -177,3 +177,33 @@ def test_configs_carry_the_weighting():
         PipelineConfig(deeplab_class_weighting="equal")
     compare = CompareConfig(methods=("cam",), seeds=(0,), deeplab_class_weighting="sqrt_inverse")
     assert compare.resolved_recipe().deeplab_train.class_weighting == "sqrt_inverse"
+
+
+def test_a_checkpoint_from_before_class_weighting_resumes(tmp_path):
+    # a checkpoint whose config has no class_weighting (written before the field existed)
+    # resumes with the default and is refused with another value
+    from wsss.data.loader import AugmentedDataset
+    from wsss.data.transforms import TORCHVISION
+    from wsss.engine.steps import classifier_step
+    from wsss.engine.trainer import train
+    from wsss.io import load_checkpoint, save_checkpoint
+    from wsss.models import create_model
+
+    images = AugmentedDataset(load_dataset(DataConfig(synthetic_train=4, image_size=48),
+                                           "train"), None, TORCHVISION, seed=0)
+    model = create_model("cam_classifier", backbone="resnet_tiny")
+    config = TrainConfig(iterations=2, batch_size=2, checkpoint_every=1)
+    run = RunDir(tmp_path)
+    train(model, images, classifier_step, config, run, stop_after=1, progress=False)
+    state = load_checkpoint(run.checkpoint_path)
+    del state["config"]["class_weighting"]
+    save_checkpoint(state, run.checkpoint_path)
+    result = train(model, images, classifier_step, config, run, resume=True, progress=False)
+    assert result.iteration == 2
+    state = load_checkpoint(run.checkpoint_path)
+    del state["config"]["class_weighting"]
+    save_checkpoint(state, run.checkpoint_path)
+    with pytest.raises(ValueError, match="class_weighting"):
+        train(model, images, classifier_step,
+              TrainConfig(iterations=3, batch_size=2, class_weighting="inverse"), run,
+              resume=True, progress=False)
