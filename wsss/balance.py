@@ -33,6 +33,21 @@ CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "inverse", "sqrt_inverse")
 _IGNORE = 255
 
 
+def _non_negative_vector(name: str, x: object) -> Tensor:
+    """``x`` as float64 after checking that it is a non-empty 1-D real tensor of finite values
+    >= 0 (errors name ``name``)."""
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a Tensor, got {type(x).__name__}")
+    if x.dim() != 1 or x.numel() == 0:
+        raise ValueError(f"{name}: expected a non-empty 1-D tensor, got shape {tuple(x.shape)}")
+    if x.dtype == torch.bool or x.is_complex():
+        raise TypeError(f"{name}: expected a real tensor, got {x.dtype}")
+    values = x.detach().to(torch.float64)
+    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
+        raise ValueError(f"{name}: expected finite, non-negative values")
+    return values
+
+
 def pixel_class_counts(labels: Iterable[np.ndarray], num_classes: int) -> Tensor:
     """Labelled pixels of each class over a set of label maps.
 
@@ -119,16 +134,7 @@ def class_balance_weights(counts: Tensor, mode: str = "inverse") -> Tensor:
     [1.0, 1.0, 0.0, 1.0]
     """
     check_choice("mode", mode, CLASS_WEIGHTINGS)
-    if not isinstance(counts, Tensor):
-        raise TypeError(f"counts: expected a Tensor, got {type(counts).__name__}")
-    if counts.dim() != 1 or counts.numel() == 0:
-        raise ValueError(f"counts: expected a non-empty 1-D tensor, got shape "
-                         f"{tuple(counts.shape)}")
-    if counts.dtype == torch.bool or counts.is_complex():
-        raise TypeError(f"counts: expected a real tensor, got {counts.dtype}")
-    values = counts.detach().to(torch.float64)
-    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
-        raise ValueError("counts: expected finite, non-negative counts")
+    values = _non_negative_vector("counts", counts)
     total = float(values.sum())
     if total <= 0:
         raise ValueError("counts: no class has a pixel (every label ignored or an empty set)")
@@ -166,16 +172,7 @@ def logit_adjustment(weights: Tensor) -> Tensor:
     >>> [round(b, 4) for b in logit_adjustment(w).tolist()]  # -log(5/9), -log(5/3)
     [0.5878, -0.5108, 0.0, -0.5108]
     """
-    if not isinstance(weights, Tensor):
-        raise TypeError(f"weights: expected a Tensor, got {type(weights).__name__}")
-    if weights.dim() != 1 or weights.numel() == 0:
-        raise ValueError(f"weights: expected a non-empty 1-D tensor, got shape "
-                         f"{tuple(weights.shape)}")
-    if weights.dtype == torch.bool or weights.is_complex():
-        raise TypeError(f"weights: expected a real tensor, got {weights.dtype}")
-    values = weights.detach().to(torch.float64)
-    if not bool(torch.isfinite(values).all()) or bool((values < 0).any()):
-        raise ValueError("weights: expected finite, non-negative weights")
+    values = _non_negative_vector("weights", weights)
     out = torch.zeros_like(values)
     positive = values > 0
     out[positive] = -torch.log(values[positive])
