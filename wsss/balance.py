@@ -23,15 +23,14 @@ import torch
 from torch import Tensor
 
 from ._validation import check_choice, check_int
+from .data.images import check_label_values
+from .data.sample import IGNORE_INDEX
 
 __all__ = ["CLASS_WEIGHTINGS", "class_balance_weights", "logit_adjustment", "pixel_class_counts"]
 
 #: Weightings of a pixel loss: ``"none"`` (every class 1), ``"inverse"`` (``1 / f_c``) and
 #: ``"sqrt_inverse"`` (``f_c ** -0.5``), before scaling to an average weight of 1.
 CLASS_WEIGHTINGS: tuple[str, ...] = ("none", "inverse", "sqrt_inverse")
-
-_IGNORE = 255
-
 
 def _non_negative_vector(name: str, x: object) -> Tensor:
     """``x`` as float64 after checking that it is a non-empty 1-D real tensor of finite values
@@ -68,7 +67,7 @@ def pixel_class_counts(labels: Iterable[np.ndarray], num_classes: int) -> Tensor
     ------
     ValueError
         A label map holding a value that is neither a class nor 255 (naming the map's position
-        and the value).
+        and the values).
 
     Examples
     --------
@@ -76,24 +75,18 @@ def pixel_class_counts(labels: Iterable[np.ndarray], num_classes: int) -> Tensor
     >>> pixel_class_counts(maps, 3).tolist()
     [4.0, 2.0, 1.0]
     """
-    check_int("num_classes", num_classes, minimum=1, maximum=_IGNORE)
+    check_int("num_classes", num_classes, minimum=1, maximum=IGNORE_INDEX)
     if isinstance(labels, (str, bytes, np.ndarray, Tensor)) or not isinstance(labels, Iterable):
         raise TypeError(f"labels: expected an iterable of label maps, got {type(labels).__name__}")
-    counts = np.zeros(_IGNORE + 1, dtype=np.int64)
+    counts = np.zeros(IGNORE_INDEX + 1, dtype=np.int64)
     for index, label in enumerate(labels):
         if not isinstance(label, (np.ndarray, Tensor)):
             raise TypeError(f"labels[{index}]: expected an array, got {type(label).__name__}")
         array = np.asarray(label)
         if array.dtype.kind not in "ui":
             raise TypeError(f"labels[{index}]: expected an integer array, got dtype {array.dtype}")
-        if array.size and (int(array.min()) < 0 or int(array.max()) > _IGNORE):
-            raise ValueError(f"labels[{index}]: values must lie in 0..{_IGNORE}, got "
-                             f"{int(array.min())}..{int(array.max())}")
-        counts += np.bincount(array.ravel().astype(np.int64), minlength=_IGNORE + 1)
-    stray = np.flatnonzero(counts[num_classes:_IGNORE])
-    if stray.size:
-        raise ValueError(f"labels: value {int(stray[0]) + num_classes} is neither a class "
-                         f"(0..{num_classes - 1}) nor {_IGNORE}")
+        check_label_values(f"labels[{index}]", array, num_classes - 1)
+        counts += np.bincount(array.ravel().astype(np.int64), minlength=IGNORE_INDEX + 1)
     return torch.from_numpy(counts[:num_classes].astype(np.float64))
 
 

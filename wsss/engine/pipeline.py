@@ -178,17 +178,15 @@ class PipelineConfig:
         common = {"batch_size": self.batch_size, "micro_batch": self.micro_batch,
                   "seed": self.seed}
 
-        def train(config: TrainConfig | None, key: str) -> TrainConfig | None:
+        def train(config: TrainConfig | None, key: str, **more: Any) -> TrainConfig | None:
             if config is None:
                 return None
-            return with_changes(config, iterations=self.iterations.get(key), **common)
+            return with_changes(config, iterations=self.iterations.get(key), **common, **more)
 
         changes: dict[str, Any] = {
             "classifier_train": train(recipe.classifier_train, "classifier"),
-            "deeplab_train": with_changes(recipe.deeplab_train,
-                                          iterations=self.iterations.get("deeplab"),
-                                          class_weighting=self.deeplab_class_weighting,
-                                          **common),
+            "deeplab_train": train(recipe.deeplab_train, "deeplab",
+                                   class_weighting=self.deeplab_class_weighting),
             "pretrain_train": train(recipe.pretrain_train, "pretrain"),
         }
         if self.backbone is not None:

@@ -178,6 +178,7 @@ def train_model(
             raise ValueError(f"train_config.class_weighting: weights a segmentation loss; "
                              f"{model_config.name!r} learns image labels (use 'none')")
         weights = _class_weights(source, len(names) + 1, train_config.class_weighting)
+        offsets = logit_adjustment(weights)
         if ctx is None or ctx.is_main:
             shown = ", ".join(f"{n} {w:.2f}" for n, w in zip(("background", *names),
                                                             weights.tolist(), strict=True))
@@ -186,9 +187,9 @@ def train_model(
                 run.write_json("class_weights.json", {
                     "class_weighting": train_config.class_weighting,
                     "classes": ["background", *names], "weights": weights.tolist(),
-                    "logit_adjustment": logit_adjustment(weights).tolist()})
+                    "logit_adjustment": offsets.tolist()})
         step = functools.partial(segmentation_step, class_weights=weights)
-        finalize = functools.partial(_adjust_logits, offsets=logit_adjustment(weights))
+        finalize = functools.partial(_adjust_logits, offsets=offsets)
     augmented = AugmentedDataset(source, train_transform(crop, model_config.normalizer),
                                  model_config.normalizer, seed=train_config.seed)
     result = train(model, augmented, step, train_config, run, ctx=ctx,
