@@ -50,6 +50,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--deeplab-iterations", type=int, help="DeepLab steps (a longer schedule)")
     parser.add_argument("--deeplab-class-weighting", choices=CLASS_WEIGHTINGS,
                         help="DeepLab's pixel-loss class weights (default: none)")
+    parser.add_argument("--train-images", type=int, default=DataConfig.synthetic_train,
+                        help="training images per preset (default: %(default)s)")
+    parser.add_argument("--val-images", type=int, default=DataConfig.synthetic_val,
+                        help="validation images per preset (default: %(default)s)")
     parser.add_argument("--figures", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table", action="store_true", help="only write the table")
@@ -147,7 +151,8 @@ def main(argv: list[str] | None = None) -> None:
                                         ("deeplab", args.deeplab_iterations)) if v is not None}
         for preset in args.presets:
             config = CompareConfig(
-                data=DataConfig(synthetic_preset=preset), methods=tuple(args.methods),
+                data=DataConfig(synthetic_preset=preset, synthetic_train=args.train_images,
+                                synthetic_val=args.val_images), methods=tuple(args.methods),
                 seeds=tuple(range(args.seeds)), deeplab=args.deeplab,
                 deeplab_seeds=args.deeplab_seeds, ground_truth=args.ground_truth,
                 iterations=iterations, figures=args.figures,

@@ -3,6 +3,7 @@ and one tiny sweep end to end."""
 
 from __future__ import annotations
 
+import dataclasses
 import importlib.util
 import json
 import sys
@@ -10,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from wsss.engine import DataConfig
 from wsss.engine.compare import CompareConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_presets.py"
@@ -61,11 +61,12 @@ def test_table_from_hand_written_results(sweep, tmp_path):
 
 
 def test_tiny_sweep_end_to_end(sweep, tmp_path, monkeypatch):
-    tiny = {"synthetic_train": 6, "synthetic_val": 4, "image_size": 48}
     real = CompareConfig
 
     def small(**kwargs):  # the real sweep at a test's size: tiny data, two steps per training
-        kwargs["data"] = DataConfig(**{**tiny, "synthetic_preset": kwargs["data"].synthetic_preset})
+        data = kwargs["data"]
+        assert (data.synthetic_preset, data.synthetic_train, data.synthetic_val) == ("shape", 6, 4)
+        kwargs["data"] = dataclasses.replace(data, image_size=48)
         assert kwargs.pop("iterations") == {"deeplab": 3}  # the flag reaches the harness
         return real(**kwargs, iterations={"pretrain": 2, "classifier": 2, "deeplab": 3},
                     batch_size=4)
@@ -74,7 +75,8 @@ def test_tiny_sweep_end_to_end(sweep, tmp_path, monkeypatch):
     root = tmp_path / "presets"
     sweep.main(["--run-root", str(root), "--presets", "shape", "--methods", "cam", "seenet",
                 "--seeds", "2", "--deeplab", "--deeplab-seeds", "1", "--ground-truth",
-                "--deeplab-iterations", "3", "--figures", "0"])
+                "--deeplab-iterations", "3", "--figures", "0", "--train-images", "6",
+                "--val-images", "4"])
     saved = json.loads((root / "shape" / "results.json").read_text())
     assert [(r["method"], r["seed"]) for r in saved["runs"]] == [
         ("cam", 0), ("seenet", 0), ("cam", 1), ("seenet", 1)]
@@ -84,3 +86,9 @@ def test_tiny_sweep_end_to_end(sweep, tmp_path, monkeypatch):
     assert json.loads((root / "shape" / "config.json").read_text())["dataset"]["arguments"][
         "preset"] == "shape"
     assert "| `shape` | 0,1 |" in (root / "presets.md").read_text()
+
+
+def test_image_counts_default_to_the_data_config(sweep):
+    args = sweep.parse([])
+    assert (args.train_images, args.val_images) == (1000, 200)
+    assert sweep.parse(["--train-images", "2000"]).train_images == 2000
