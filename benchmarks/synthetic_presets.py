@@ -5,7 +5,11 @@ Each preset runs :func:`wsss.engine.compare.compare_methods` in ``RUN_ROOT/<pres
 (several processes, each its own presets). ``--table`` only reads the finished runs and writes
 ``RUN_ROOT/presets.md`` and ``RUN_ROOT/presets.json``: per preset, mean +- sd over the seeds of
 CAM, SeeNet's S_A, ``max(S_A, S_B)``, their seed-paired margin, the attention on objects and
-on the background, proxy-label mIoU, DeepLab on SeeNet's proxies and on the ground truth.
+on the background, proxy-label mIoU, DeepLab on SeeNet's proxies and on the ground truth. With
+``--profiles`` (the default) each preset's CAM and SeeNet attention is also profiled on the
+objects' discriminative parts, their bodies and the background near and far from them
+(:func:`wsss.diagnostics.attention_profiles`, scene ground truth), into
+``RUN_ROOT/<preset>/profiles.json`` and a third table.
 
     # DeepLab on the ground truth for every preset (backbone pretraining included)
     python benchmarks/synthetic_presets.py --methods --seeds 1 --ground-truth
@@ -30,9 +34,11 @@ import torch
 
 from wsss.balance import CLASS_WEIGHTINGS
 from wsss.data import SYNTHETIC_PRESETS
-from wsss.engine import DataConfig
+from wsss.diagnostics import PROFILE_REGIONS, attention_profiles
+from wsss.engine import DataConfig, load_dataset
 from wsss.engine.compare import METHODS, CompareConfig, compare_methods
 from wsss.engine.compare_results import MeanSD, MethodRun, paired_margin
+from wsss.io import atomic_write
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,6 +60,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                         help="training images per preset (default: %(default)s)")
     parser.add_argument("--val-images", type=int, default=DataConfig.synthetic_val,
                         help="validation images per preset (default: %(default)s)")
+    parser.add_argument("--profiles", action=argparse.BooleanOptionalAction, default=True,
+                        help="profile CAM and SeeNet attention on parts, bodies and background")
     parser.add_argument("--figures", type=int, default=4)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--table", action="store_true", help="only write the table")
@@ -72,8 +80,38 @@ def _fmt(stat: MeanSD | None, scale: float = 100.0, sign: bool = False) -> str:
     return text if stat.n > 1 else f"{text} (n = 1)"
 
 
-def preset_row(preset: str, results: dict[str, Any]) -> dict[str, Any]:
-    """One preset's numbers from its ``results.json``."""
+#: The methods whose attention ``--profiles`` profiles.
+PROFILED = ("cam", "seenet")
+
+
+def profile_preset(folder: Path, data: DataConfig) -> dict[str, dict[str, float]]:
+    """Part / body / background profile of each CAM and SeeNet run in ``folder``.
+
+    Reads ``folder/results.json`` and each run's stored attention (SeeNet's ``max(S_A, S_B)``),
+    writes ``folder/profiles.json`` (``{"<method>/<seed>": {region: mean attention}}``) and
+    returns it; a ``profiles.json`` that already covers every run is read instead.
+    """
+    results = json.loads((folder / "results.json").read_text())
+    keys = [f"{r['method']}/{r['seed']}" for r in results["runs"] if r["method"] in PROFILED]
+    path = folder / "profiles.json"
+    if path.exists():
+        stored: dict[str, dict[str, float]] = json.loads(path.read_text())
+        if set(keys) <= set(stored):
+            return stored
+    if not keys:
+        return {}
+    sources = {key: (folder / f"seed_{key.split('/')[1]}" / key.split("/")[0] / "attention", None)
+               for key in keys}
+    profiles = attention_profiles(load_dataset(data, "train"), sources)
+    record = {key: profile.as_dict() for key, profile in profiles.items()}
+    with atomic_write(path, "w") as handle:
+        handle.write(json.dumps(record, indent=1))
+    return record
+
+
+def preset_row(preset: str, results: dict[str, Any],
+               profiles: dict[str, dict[str, float]] | None = None) -> dict[str, Any]:
+    """One preset's numbers from its ``results.json`` (and ``profiles.json``, when given)."""
     runs = [MethodRun.from_dict(r) for r in results["runs"]]
 
     def values(method: str, key: str) -> list[float]:
@@ -107,6 +145,11 @@ def preset_row(preset: str, results: dict[str, Any]) -> dict[str, Any]:
         "gt_lowest_class": min((t["min_class_iou"] for t in truth), default=math.nan),
         "gt_classes": truth[0]["class_iou"] if truth else [],
     }
+    for method in PROFILED:
+        for region in PROFILE_REGIONS:
+            row[f"{method}_{region.replace(' ', '_')}"] = _stat(
+                [v[region] for k, v in sorted((profiles or {}).items())
+                 if k.split("/")[0] == method])
     return row
 
 
@@ -115,7 +158,9 @@ def write_table(root: Path, presets: list[str]) -> None:
     for preset in presets:
         path = root / preset / "results.json"
         if path.exists():
-            rows.append(preset_row(preset, json.loads(path.read_text())))
+            profiles = root / preset / "profiles.json"
+            rows.append(preset_row(preset, json.loads(path.read_text()),
+                                   json.loads(profiles.read_text()) if profiles.exists() else None))
     header = ("preset", "seeds", "CAM", "S_A", "max(S_A, S_B)", "margin (points)",
               "proxy labels", "DeepLab SeeNet proxy", "DeepLab CAM proxy", "DeepLab GT",
               "GT lowest class")
@@ -134,6 +179,13 @@ def write_table(root: Path, presets: list[str]) -> None:
         lines.append(f"| `{r['preset']}` | {_fmt(r['cam_object'])} | "
                      f"{_fmt(r['cam_background'])} | {_fmt(r['seenet_object'])} | "
                      f"{_fmt(r['seenet_background'])} |")
+    lines += ["", "Attention on the objects' parts, their bodies, the background within 8 px of "
+              "them and the rest of it, CAM / SeeNet (percent):", "",
+              "| preset | " + " | ".join(PROFILE_REGIONS) + " |", "|---|---|---|---|---|"]
+    for r in rows:
+        cells = [f"{_fmt(r['cam_' + k])} / {_fmt(r['seenet_' + k])}"
+                 for k in (region.replace(" ", "_") for region in PROFILE_REGIONS)]
+        lines.append(f"| `{r['preset']}` | " + " | ".join(cells) + " |")
     (root / "presets.md").write_text("\n".join(lines) + "\n")
     record = [{k: (v.__dict__ if isinstance(v, MeanSD) else v) for k, v in r.items()}
               for r in rows]
@@ -159,6 +211,8 @@ def main(argv: list[str] | None = None) -> None:
                 deeplab_class_weighting=args.deeplab_class_weighting)
             print(f"== {preset}", flush=True)
             compare_methods(config, root / preset, resume=True, progress=False)
+            if args.profiles:
+                profile_preset(root / preset, config.data)
     write_table(root, args.presets)
 
 

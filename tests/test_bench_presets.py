@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from wsss.diagnostics import attention_profiles
+from wsss.engine import DataConfig, load_dataset
 from wsss.engine.compare import CompareConfig
 
 SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "synthetic_presets.py"
@@ -48,6 +50,10 @@ def test_table_from_hand_written_results(sweep, tmp_path):
     }
     (tmp_path / "texture").mkdir()
     (tmp_path / "texture" / "results.json").write_text(json.dumps(results))
+    profile = {"part": 0.8, "body": 0.5, "near background": 0.3, "far background": 0.1}
+    profiles = {"cam/0": profile, "cam/1": {**profile, "body": 0.3},
+                "seenet/0": {**profile, "body": 0.7}, "seenet/1": {**profile, "body": 0.6}}
+    (tmp_path / "texture" / "profiles.json").write_text(json.dumps(profiles))
     sweep.write_table(tmp_path, ["texture", "hard"])  # "hard" has not run: no row
     table = (tmp_path / "presets.md").read_text()
     # margins seed by seed: +6 and -1 points -> mean 2.5, sd sqrt(24.5) = 4.9497
@@ -55,6 +61,9 @@ def test_table_from_hand_written_results(sweep, tmp_path):
             "| 66.0 (n = 1) | 60.0 (n = 1) | 80.0 (n = 1) | 70.0 |") in table
     assert "| `texture` | 51.0 ± 1.4 | 11.0 ± 1.4 | 61.0 ± 1.4 | 15.0 ± 1.4 |" in table
     assert "hard" not in table
+    # bodies: CAM 0.5, 0.3 -> 40.0 +- 14.1; SeeNet 0.7, 0.6 -> 65.0 +- 7.1
+    assert ("| `texture` | 80.0 ± 0.0 / 80.0 ± 0.0 | 40.0 ± 14.1 / 65.0 ± 7.1 | "
+            "30.0 ± 0.0 / 30.0 ± 0.0 | 10.0 ± 0.0 / 10.0 ± 0.0 |") in table
     record = json.loads((tmp_path / "presets.json").read_text())
     assert record[0]["margin"]["mean"] == pytest.approx(0.025)
     assert record[0]["gt_classes"] == [0.95, 0.70, 0.75]
@@ -86,6 +95,14 @@ def test_tiny_sweep_end_to_end(sweep, tmp_path, monkeypatch):
     assert json.loads((root / "shape" / "config.json").read_text())["dataset"]["arguments"][
         "preset"] == "shape"
     assert "| `shape` | 0,1 |" in (root / "presets.md").read_text()
+    profiles = json.loads((root / "shape" / "profiles.json").read_text())
+    assert sorted(profiles) == ["cam/0", "cam/1", "seenet/0", "seenet/1"]
+    assert all(0.0 <= v <= 1.0 for p in profiles.values() for v in p.values())
+    assert set(profiles["cam/0"]) == {"part", "body", "near background", "far background"}
+    data = DataConfig(synthetic_preset="shape", synthetic_train=6, synthetic_val=4, image_size=48)
+    again = attention_profiles(load_dataset(data, "train"),
+                               {"x": (root / "shape" / "seed_1" / "seenet" / "attention", None)})
+    assert profiles["seenet/1"] == pytest.approx(again["x"].as_dict(), abs=1e-12)
 
 
 def test_image_counts_default_to_the_data_config(sweep):
