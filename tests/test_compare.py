@@ -18,6 +18,7 @@ from wsss.engine import DataConfig, build_model, load_attention, load_dataset
 from wsss.engine.compare import METHODS, CompareConfig, attention_folder, compare_methods
 from wsss.engine.compare_results import GroundTruthRun, MeanSD, MethodRun
 from wsss.engine.leak import AttentionLeak, AttentionLeakCounter
+from wsss.engine.rundir import fill_missing_fields, to_jsonable
 from wsss.engine.stages import attention_quality
 
 TINY_DATA = DataConfig(synthetic_train=6, synthetic_val=4, image_size=48)
@@ -167,6 +168,36 @@ def test_resume_runs_what_is_missing_and_refuses_other_settings(tmp_path):
     assert model.stat().st_mtime_ns == stamp  # loaded, not trained again
     assert [r.seed for r in more.runs] == [0, 1]
     assert more.summary["cam"].attention_miou.n == 2
+
+
+def test_a_run_from_before_a_config_field_existed_resumes(tmp_path):
+    # config.json without deeplab_class_weighting (compare) and class_weighting (the recipe's
+    # DeepLab schedule), as written before the fields existed: the run used their defaults
+    root = tmp_path / "run"
+    config = CompareConfig(**{**TINY, "methods": ("cam",), "figures": 0})
+    compare_methods(config, root, progress=False, log=quiet)
+    stored = json.loads((root / "config.json").read_text())
+    del stored["compare"]["deeplab_class_weighting"]
+    del stored["recipe"]["deeplab_train"]["class_weighting"]
+    (root / "config.json").write_text(json.dumps(stored))
+    again = compare_methods(config, root, resume=True, progress=False, log=quiet)
+    assert [r.seed for r in again.runs] == [0]
+    (root / "config.json").write_text(json.dumps(stored))
+    with pytest.raises(ValueError, match="recipe"):
+        compare_methods(CompareConfig(**{**TINY, "methods": ("cam",), "figures": 0,
+                                         "deeplab_class_weighting": "inverse"}),
+                        root, resume=True, progress=False, log=quiet)
+
+
+def test_fill_missing_fields_follows_the_config():
+    record = {"compare": CompareConfig(**TINY), "recipe": CompareConfig(**TINY).resolved_recipe()}
+    full = json.loads(json.dumps(to_jsonable(record)))
+    stripped = json.loads(json.dumps(full))
+    del stripped["recipe"]["deeplab_train"]["class_weighting"]
+    del stripped["compare"]["deeplab_class_weighting"]
+    stripped["extra"] = {"kept": 1}  # keys the config does not know are left alone
+    assert fill_missing_fields(stripped, record) == {**full, "extra": {"kept": 1}}
+    assert fill_missing_fields(full, record) == full
 
 
 def test_deeplab_on_request(tmp_path):

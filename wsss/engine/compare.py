@@ -64,7 +64,7 @@ from .distributed import DistContext
 from .labelling import load_attention, save_attention
 from .leak import attention_leak
 from .pipeline import PipelineConfig, _load, _pretrain, _pretrain_model
-from .rundir import RunDir, to_jsonable
+from .rundir import RunDir, fill_missing_fields, to_jsonable
 from .stages import (
     attention_quality,
     evaluate,
@@ -235,7 +235,8 @@ def _check_resume(root: Path, record: Mapping[str, Any]) -> None:
     path = root / "config.json"
     if not path.exists():
         return
-    old = json.loads(path.read_text())
+    # fields added to the configs since the run was written count as their defaults
+    old = fill_missing_fields(json.loads(path.read_text()), record)
     new = json.loads(json.dumps(to_jsonable(record)))
     changed = [f"compare.{k}" for k in _FIXED if old["compare"].get(k) != new["compare"][k]]
     changed += ["recipe"] if old.get("recipe") != new["recipe"] else []

@@ -70,6 +70,49 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+def fill_missing_fields(stored: Any, current: Any) -> Any:
+    """``stored`` (a config as written to JSON) with the dataclass fields it lacks set to their
+    defaults, following the structure of ``current``, the config it is compared with.
+
+    A run written before a field existed ran with the field's default, so comparing an old
+    ``config.json`` or checkpoint with a new config must not count the field as changed.
+    Nested dataclasses, mappings and equal-length sequences are filled likewise; anything
+    else is returned unchanged.
+
+    Examples
+    --------
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Inner:
+    ...     lr: float = 0.1
+    ...     weighting: str = "none"
+    >>> @dataclasses.dataclass(frozen=True)
+    ... class Outer:
+    ...     inner: Inner = Inner()
+    ...     steps: int = 10
+    >>> fill_missing_fields({"inner": {"lr": 0.5}}, Outer(Inner(0.5, "inverse"), 20))
+    {'inner': {'lr': 0.5, 'weighting': 'none'}, 'steps': 10}
+    """
+    if dataclasses.is_dataclass(current) and not isinstance(current, type):
+        if not isinstance(stored, Mapping):
+            return stored
+        out = dict(stored)
+        for f in dataclasses.fields(current):
+            if f.name in out:
+                out[f.name] = fill_missing_fields(out[f.name], getattr(current, f.name))
+            elif f.default is not dataclasses.MISSING:
+                out[f.name] = to_jsonable(f.default)
+            elif f.default_factory is not dataclasses.MISSING:
+                out[f.name] = to_jsonable(f.default_factory())
+        return out
+    if isinstance(current, Mapping) and isinstance(stored, Mapping):
+        return {k: fill_missing_fields(v, current[k]) if k in current else v
+                for k, v in stored.items()}
+    if (isinstance(current, (list, tuple)) and isinstance(stored, list)
+            and len(current) == len(stored)):
+        return [fill_missing_fields(a, b) for a, b in zip(stored, current)]
+    return stored
+
+
 class RunDir:
     """A run directory; only the process that writes (rank 0) should create one.
 

@@ -27,7 +27,6 @@ into a loss (:mod:`wsss.engine.steps`). The loop guarantees:
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import math
 import os
@@ -49,7 +48,7 @@ from ..io import load_latest_checkpoint, save_checkpoint
 from .distributed import DistContext
 from .optim import LRMultipliers, build_adamw, build_sgd, poly_lr_scheduler
 from .resources import resolve_num_workers
-from .rundir import RunDir, to_jsonable
+from .rundir import RunDir, fill_missing_fields, to_jsonable
 
 __all__ = ["StepFn", "TrainConfig", "TrainResult", "train"]
 
@@ -272,21 +271,10 @@ def _batches(
     yield from loader
 
 
-def _field_defaults() -> dict[str, Any]:
-    """TrainConfig's field defaults, as they are stored in a checkpoint."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(TrainConfig):
-        if f.default is not dataclasses.MISSING:
-            out[f.name] = to_jsonable(f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            out[f.name] = to_jsonable(f.default_factory())
-    return out
-
-
 def _check_resumable(saved: Mapping[str, Any], config: TrainConfig) -> None:
     current = to_jsonable(config)
     # a field the checkpoint lacks was added to TrainConfig later: the run used its default
-    saved = {**{k: v for k, v in _field_defaults().items() if k not in saved}, **saved}
+    saved = fill_missing_fields(saved, config)
     changed = sorted(
         k for k in set(saved) | set(current)
         if k not in _RESUMABLE_CHANGES and saved.get(k) != current.get(k)
