@@ -80,8 +80,10 @@ def _fmt(stat: MeanSD | None, scale: float = 100.0, sign: bool = False) -> str:
     return text if stat.n > 1 else f"{text} (n = 1)"
 
 
-#: The methods whose attention ``--profiles`` profiles.
+#: The methods whose attention ``--profiles`` profiles, and the width in pixels of the
+#: near-background ring.
 PROFILED = ("cam", "seenet")
+PROFILE_RADIUS = 8
 
 
 def profile_preset(folder: Path, data: DataConfig) -> dict[str, dict[str, float]]:
@@ -92,17 +94,18 @@ def profile_preset(folder: Path, data: DataConfig) -> dict[str, dict[str, float]
     returns it; a ``profiles.json`` that already covers every run is read instead.
     """
     results = json.loads((folder / "results.json").read_text())
-    keys = [f"{r['method']}/{r['seed']}" for r in results["runs"] if r["method"] in PROFILED]
+    sources: dict[str, tuple[str | Path, str | None]] = {
+        f"{r['method']}/{r['seed']}": (folder / f"seed_{r['seed']}" / r["method"] / "attention",
+                                       None)
+        for r in results["runs"] if r["method"] in PROFILED}
     path = folder / "profiles.json"
     if path.exists():
         stored: dict[str, dict[str, float]] = json.loads(path.read_text())
-        if set(keys) <= set(stored):
+        if set(sources) <= set(stored):
             return stored
-    if not keys:
+    if not sources:
         return {}
-    sources = {key: (folder / f"seed_{key.split('/')[1]}" / key.split("/")[0] / "attention", None)
-               for key in keys}
-    profiles = attention_profiles(load_dataset(data, "train"), sources)
+    profiles = attention_profiles(load_dataset(data, "train"), sources, radius=PROFILE_RADIUS)
     record = {key: profile.as_dict() for key, profile in profiles.items()}
     with atomic_write(path, "w") as handle:
         handle.write(json.dumps(record, indent=1))
@@ -147,7 +150,7 @@ def preset_row(preset: str, results: dict[str, Any],
     }
     for method in PROFILED:
         for region in PROFILE_REGIONS:
-            row[f"{method}_{region.replace(' ', '_')}"] = _stat(
+            row[f"{method} {region}"] = _stat(
                 [v[region] for k, v in sorted((profiles or {}).items())
                  if k.split("/")[0] == method])
     return row
@@ -179,12 +182,12 @@ def write_table(root: Path, presets: list[str]) -> None:
         lines.append(f"| `{r['preset']}` | {_fmt(r['cam_object'])} | "
                      f"{_fmt(r['cam_background'])} | {_fmt(r['seenet_object'])} | "
                      f"{_fmt(r['seenet_background'])} |")
-    lines += ["", "Attention on the objects' parts, their bodies, the background within 8 px of "
-              "them and the rest of it, CAM / SeeNet (percent):", "",
+    lines += ["", "Attention on the objects' parts, their bodies, the background within "
+              f"{PROFILE_RADIUS} px of them and the rest of it, CAM / SeeNet (percent):", "",
               "| preset | " + " | ".join(PROFILE_REGIONS) + " |", "|---|---|---|---|---|"]
     for r in rows:
-        cells = [f"{_fmt(r['cam_' + k])} / {_fmt(r['seenet_' + k])}"
-                 for k in (region.replace(" ", "_") for region in PROFILE_REGIONS)]
+        cells = [f"{_fmt(r['cam ' + region])} / {_fmt(r['seenet ' + region])}"
+                 for region in PROFILE_REGIONS]
         lines.append(f"| `{r['preset']}` | " + " | ".join(cells) + " |")
     (root / "presets.md").write_text("\n".join(lines) + "\n")
     record = [{k: (v.__dict__ if isinstance(v, MeanSD) else v) for k, v in r.items()}
